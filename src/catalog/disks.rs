@@ -1,0 +1,161 @@
+//! The registry of backup disks and which objects each holds.
+
+use super::Catalog;
+use anyhow::{Result, bail};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskRecord {
+    pub id: i64,
+    pub name: String,
+    pub uuid: String,
+    pub path: PathBuf,
+    #[serde(serialize_with = "crate::util::ser_bytes")]
+    pub mount_rel: Vec<u8>,
+    pub cap: Option<u64>,
+    pub added: i64,
+    pub last_backup: Option<i64>,
+    pub last_verify: Option<i64>,
+}
+
+/// A change to a disk's record (`disk set`, or a disk found at a new place).
+#[derive(Debug, Default)]
+pub struct DiskUpdate {
+    pub path: Option<(PathBuf, Vec<u8>)>,
+    pub cap: Option<Option<u64>>,
+    pub name: Option<String>,
+    pub last_backup: Option<i64>,
+    pub last_verify: Option<i64>,
+}
+
+const DISK_COLS: &str = "id, name, uuid, path, mount_rel, cap, added, last_backup, last_verify";
+
+fn disk_from_row(r: &Row) -> rusqlite::Result<DiskRecord> {
+    Ok(DiskRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uuid: r.get(2)?,
+        path: PathBuf::from(std::ffi::OsStr::from_bytes(&r.get::<_, Vec<u8>>(3)?)),
+        mount_rel: r.get(4)?,
+        cap: r.get::<_, Option<i64>>(5)?.map(|c| c as u64),
+        added: r.get(6)?,
+        last_backup: r.get(7)?,
+        last_verify: r.get(8)?,
+    })
+}
+
+impl Catalog {
+    pub fn disks(&self) -> Result<Vec<DiskRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {DISK_COLS} FROM disks ORDER BY name"))?;
+        let rows = st.query_map([], disk_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn disk(&self, name: &str) -> Result<DiskRecord> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {DISK_COLS} FROM disks WHERE name = ?1"))?;
+        match st.query_row([name], disk_from_row).optional()? {
+            Some(d) => Ok(d),
+            None => bail!("no disk is called {name:?}; see `dsbfs disk list`"),
+        }
+    }
+
+    pub fn add_disk(&self, d: &DiskRecord) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO disks(name, uuid, path, mount_rel, cap, added) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                d.name,
+                d.uuid,
+                d.path.as_os_str().as_bytes(),
+                d.mount_rel,
+                d.cap.map(|c| c as i64),
+                d.added
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn update_disk(&self, id: i64, u: &DiskUpdate) -> Result<()> {
+        if let Some((path, rel)) = &u.path {
+            self.conn.execute(
+                "UPDATE disks SET path = ?2, mount_rel = ?3 WHERE id = ?1",
+                params![id, path.as_os_str().as_bytes(), rel],
+            )?;
+        }
+        if let Some(cap) = u.cap {
+            self.conn.execute(
+                "UPDATE disks SET cap = ?2 WHERE id = ?1",
+                params![id, cap.map(|c| c as i64)],
+            )?;
+        }
+        if let Some(name) = &u.name {
+            self.conn.execute(
+                "UPDATE disks SET name = ?2 WHERE id = ?1",
+                params![id, name],
+            )?;
+        }
+        if let Some(t) = u.last_backup {
+            self.conn.execute(
+                "UPDATE disks SET last_backup = ?2 WHERE id = ?1",
+                params![id, t],
+            )?;
+        }
+        if let Some(t) = u.last_verify {
+            self.conn.execute(
+                "UPDATE disks SET last_verify = ?2 WHERE id = ?1",
+                params![id, t],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a disk and every copy it held.
+    pub fn delete_disk(&self, id: i64) -> Result<()> {
+        self.transaction(|c| {
+            c.execute("DELETE FROM copies WHERE disk = ?1", [id])?;
+            c.execute("DELETE FROM disks WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// Number of objects and their bytes recorded on a disk.
+    pub fn disk_usage(&self, id: i64) -> Result<(u64, u64)> {
+        let (n, b): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(o.size), 0) FROM copies c JOIN objects o ON o.id = c.object
+             WHERE c.disk = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((n as u64, b as u64))
+    }
+
+    /// Names of the disks that hold an object.
+    pub fn holders(&self, object: i64) -> Result<Vec<DiskRecord>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM disks d JOIN copies c ON c.disk = d.id WHERE c.object = ?1 ORDER BY d.name",
+            DISK_COLS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ")
+        ))?;
+        let rows = st.query_map([object], disk_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_copy(&self, object: i64, disk: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO copies(object, disk) VALUES (?1, ?2)")?
+            .execute(params![object, disk])?;
+        Ok(())
+    }
+
+    pub fn remove_copy(&self, object: i64, disk: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM copies WHERE object = ?1 AND disk = ?2")?
+            .execute(params![object, disk])?;
+        Ok(())
+    }
+}

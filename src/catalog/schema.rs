@@ -1,0 +1,101 @@
+//! The catalog's schema and its migrations. `PRAGMA user_version` holds the format;
+//! each migration moves it up by one, inside a transaction.
+
+use anyhow::Result;
+use rusqlite::Connection;
+
+/// SQL that brings format N-1 to N: `MIGRATIONS[N-1]`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first format.
+    "
+    CREATE TABLE sources(
+        vpath BLOB PRIMARY KEY,           -- normalised virtual path: '/' or '/a/b'
+        path BLOB NOT NULL,               -- absolute physical folder
+        follow_symlinks INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE rules(
+        vpath BLOB PRIMARY KEY,           -- applies to this virtual path and below
+        excludes TEXT NOT NULL DEFAULT '[]', -- JSON list of gitignore-style globs
+        copies INTEGER,                   -- wanted copies (NULL: inherit, default 2)
+        priority INTEGER                  -- higher first (NULL: inherit, default 0)
+    );
+    CREATE TABLE scans(
+        id INTEGER PRIMARY KEY,
+        started INTEGER NOT NULL,         -- unix seconds
+        finished INTEGER                  -- NULL while running or interrupted
+    );
+    -- A path of the virtual tree. Its id never changes and serves as the inode number.
+    CREATE TABLE entries(
+        id INTEGER PRIMARY KEY,
+        parent INTEGER NOT NULL,
+        name BLOB NOT NULL,
+        UNIQUE(parent, name)
+    );
+    INSERT INTO entries(id, parent, name) VALUES (1, 0, X'');
+    CREATE TABLE objects(
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,        -- 32-byte SHA-256
+        size INTEGER NOT NULL
+    );
+    -- What a path was, from the scan that first saw it to the last scan that saw it
+    -- (end_scan NULL: still current).
+    CREATE TABLE versions(
+        id INTEGER PRIMARY KEY,
+        entry INTEGER NOT NULL REFERENCES entries(id),
+        first_scan INTEGER NOT NULL,
+        end_scan INTEGER,
+        kind INTEGER NOT NULL,            -- 1 folder, 2 file, 3 symlink
+        mode INTEGER NOT NULL,            -- permission bits
+        uid INTEGER NOT NULL,
+        gid INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        object INTEGER REFERENCES objects(id), -- files with content
+        target BLOB,                      -- symlink target bytes
+        dev INTEGER NOT NULL DEFAULT 0,   -- change detection and hard links
+        ino INTEGER NOT NULL DEFAULT 0,
+        nlink INTEGER NOT NULL DEFAULT 1,
+        ctime_ns INTEGER NOT NULL DEFAULT 0,
+        copies INTEGER NOT NULL DEFAULT 2,   -- wanted copies, from the rules
+        priority INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX versions_entry ON versions(entry, first_scan);
+    CREATE INDEX versions_current ON versions(entry) WHERE end_scan IS NULL;
+    CREATE INDEX versions_object ON versions(object) WHERE object IS NOT NULL;
+    CREATE TABLE disks(
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        uuid TEXT NOT NULL UNIQUE,
+        path BLOB NOT NULL,               -- where it was last seen
+        mount_rel BLOB NOT NULL,          -- the same folder relative to its filesystem's mount point
+        cap INTEGER,                      -- bytes dsbfs may use; NULL: free space less a reserve
+        added INTEGER NOT NULL,
+        last_backup INTEGER,
+        last_verify INTEGER
+    );
+    CREATE TABLE copies(
+        object INTEGER NOT NULL REFERENCES objects(id),
+        disk INTEGER NOT NULL REFERENCES disks(id),
+        PRIMARY KEY(object, disk)
+    ) WITHOUT ROWID;
+    CREATE INDEX copies_disk ON copies(disk, object);
+    ",
+];
+
+/// The format this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let next = i as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {}; PRAGMA user_version = {next}; COMMIT;",
+            super::APPLICATION_ID
+        ))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Source mappings (virtual path ← physical folder) and per-path rules.
+
+use super::Catalog;
+use anyhow::{Result, bail};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    #[serde(serialize_with = "crate::util::ser_bytes")]
+    pub vpath: Vec<u8>,
+    pub path: PathBuf,
+    pub follow_symlinks: bool,
+}
+
+/// Rules set on a virtual path; they apply to everything below it unless a deeper rule says otherwise.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rule {
+    #[serde(serialize_with = "crate::util::ser_bytes")]
+    pub vpath: Vec<u8>,
+    pub excludes: Vec<String>,
+    pub copies: Option<u32>,
+    pub priority: Option<i32>,
+}
+
+impl Catalog {
+    pub fn sources(&self) -> Result<Vec<Source>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT vpath, path, follow_symlinks FROM sources ORDER BY vpath")?;
+        let rows = st.query_map([], source_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_source(&self, src: &Source) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sources(vpath, path, follow_symlinks) VALUES (?1, ?2, ?3)",
+            params![
+                src.vpath,
+                src.path.as_os_str().as_bytes(),
+                src.follow_symlinks
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_source(&self, vpath: &[u8]) -> Result<()> {
+        if self
+            .conn
+            .execute("DELETE FROM sources WHERE vpath = ?1", [vpath])?
+            == 0
+        {
+            bail!(
+                "no source is mapped at {}; see `dsbfs source list`",
+                String::from_utf8_lossy(vpath)
+            );
+        }
+        self.conn
+            .execute("DELETE FROM rules WHERE vpath = ?1", [vpath])?;
+        Ok(())
+    }
+
+    pub fn rules(&self) -> Result<Vec<Rule>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT vpath, excludes, copies, priority FROM rules ORDER BY vpath")?;
+        let rows = st.query_map([], |r| {
+            let excludes: String = r.get(1)?;
+            Ok(Rule {
+                vpath: r.get(0)?,
+                excludes: serde_json::from_str(&excludes).unwrap_or_default(),
+                copies: r.get(2)?,
+                priority: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn rule(&self, vpath: &[u8]) -> Result<Option<Rule>> {
+        Ok(self.rules()?.into_iter().find(|r| r.vpath == vpath))
+    }
+
+    pub fn set_rule(&self, rule: &Rule) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO rules(vpath, excludes, copies, priority) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(vpath) DO UPDATE SET excludes = ?2, copies = ?3, priority = ?4",
+            params![
+                rule.vpath,
+                serde_json::to_string(&rule.excludes)?,
+                rule.copies,
+                rule.priority
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes the wanted copies and priority that `effective` gives each current version.
+    /// Called after rules change so the next backup plans with them without a rescan.
+    pub fn reapply_rules(&self, effective: impl Fn(&[u8]) -> (u32, i32)) -> Result<()> {
+        self.transaction(|c| {
+            let mut st = c.prepare(
+                "WITH RECURSIVE t(id, path) AS (
+                   SELECT 1, X''
+                   UNION ALL
+                   SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
+                 )
+                 SELECT v.id, t.path, v.copies, v.priority FROM t
+                 JOIN versions v ON v.entry = t.id AND v.end_scan IS NULL",
+            )?;
+            let mut update = c.prepare("UPDATE versions SET copies = ?2, priority = ?3 WHERE id = ?1")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let path: Vec<u8> = r.get(1)?;
+                let (copies, priority) = effective(if path.is_empty() { b"/" } else { &path });
+                if (r.get::<_, u32>(2)?, r.get::<_, i32>(3)?) != (copies, priority) {
+                    update.execute(params![r.get::<_, i64>(0)?, copies, priority])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub fn source_at(&self, vpath: &[u8]) -> Result<Option<Source>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT vpath, path, follow_symlinks FROM sources WHERE vpath = ?1",
+                [vpath],
+                source_from_row,
+            )
+            .optional()?)
+    }
+}
+
+fn source_from_row(r: &rusqlite::Row) -> rusqlite::Result<Source> {
+    Ok(Source {
+        vpath: r.get(0)?,
+        path: PathBuf::from(std::ffi::OsStr::from_bytes(&r.get::<_, Vec<u8>>(1)?)),
+        follow_symlinks: r.get(2)?,
+    })
+}

@@ -1,0 +1,477 @@
+//! The virtual tree: entries (stable ids, doubling as inode numbers) and their versions.
+
+use super::Catalog;
+use anyhow::Result;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Dir = 1,
+    File = 2,
+    Symlink = 3,
+}
+
+impl Kind {
+    fn from_i64(v: i64) -> rusqlite::Result<Kind> {
+        match v {
+            1 => Ok(Kind::Dir),
+            2 => Ok(Kind::File),
+            3 => Ok(Kind::Symlink),
+            _ => Err(rusqlite::Error::IntegralValueOutOfRange(4, v)),
+        }
+    }
+}
+
+/// What the filesystem said about a path: everything a version records but its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAttr {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_ns: i64,
+    pub size: u64,
+    pub target: Option<Vec<u8>>,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u32,
+    pub ctime_ns: i64,
+}
+
+/// A recorded version of an entry.
+#[derive(Clone, Debug)]
+pub struct VersionRow {
+    pub id: i64,
+    pub entry: i64,
+    pub first_scan: i64,
+    pub attr: NodeAttr,
+    pub object: Option<i64>,
+    pub hash: Option<[u8; 32]>,
+    pub copies: u32,
+    pub priority: i32,
+}
+
+/// Columns read into a `VersionRow`, from `versions v LEFT JOIN objects o`.
+const VERSION_COLS: &str = "v.id, v.entry, v.first_scan, v.kind, v.mode, v.uid, v.gid, v.mtime_ns, v.size, \
+     v.target, v.dev, v.ino, v.nlink, v.ctime_ns, v.object, o.hash, v.copies, v.priority";
+
+fn version_from_row(r: &Row, at: usize) -> rusqlite::Result<VersionRow> {
+    let hash: Option<Vec<u8>> = r.get(at + 15)?;
+    Ok(VersionRow {
+        id: r.get(at)?,
+        entry: r.get(at + 1)?,
+        first_scan: r.get(at + 2)?,
+        attr: NodeAttr {
+            kind: Kind::from_i64(r.get(at + 3)?)?,
+            mode: r.get(at + 4)?,
+            uid: r.get(at + 5)?,
+            gid: r.get(at + 6)?,
+            mtime_ns: r.get(at + 7)?,
+            size: r.get::<_, i64>(at + 8)? as u64,
+            target: r.get(at + 9)?,
+            dev: r.get::<_, i64>(at + 10)? as u64,
+            ino: r.get::<_, i64>(at + 11)? as u64,
+            nlink: r.get(at + 12)?,
+            ctime_ns: r.get(at + 13)?,
+        },
+        object: r.get(at + 14)?,
+        hash: hash.and_then(|h| h.try_into().ok()),
+        copies: r.get(at + 16)?,
+        priority: r.get(at + 17)?,
+    })
+}
+
+/// A child of a folder with its current version, if it has one.
+pub struct Child {
+    pub entry: i64,
+    pub name: Vec<u8>,
+    pub version: Option<VersionRow>,
+}
+
+/// Which versions a query sees: the current ones (scan, backup) or those of a finished scan (mount).
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    Current,
+    Scan(i64),
+}
+
+impl At {
+    fn predicate(self) -> String {
+        match self {
+            At::Current => "v.end_scan IS NULL".into(),
+            At::Scan(s) => {
+                format!("v.first_scan <= {s} AND (v.end_scan IS NULL OR v.end_scan >= {s})")
+            }
+        }
+    }
+}
+
+impl Catalog {
+    /// Every child entry of `parent`, with its version as of `at` (None: not there then).
+    pub fn children(&self, parent: i64, at: At) -> Result<Vec<Child>> {
+        let sql = format!(
+            "SELECT e.id, e.name, {VERSION_COLS} FROM entries e
+             LEFT JOIN versions v ON v.entry = e.id AND {}
+             LEFT JOIN objects o ON o.id = v.object
+             WHERE e.parent = ?1",
+            at.predicate()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map([parent], |r| {
+            let has_version = r.get::<_, Option<i64>>(2)?.is_some();
+            Ok(Child {
+                entry: r.get(0)?,
+                name: r.get(1)?,
+                version: if has_version {
+                    Some(version_from_row(r, 2)?)
+                } else {
+                    None
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Visible children of `parent` at `at`, ordered by entry id, after entry id `after`.
+    pub fn list_dir(
+        &self,
+        parent: i64,
+        at: At,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, VersionRow)>> {
+        let sql = format!(
+            "SELECT e.name, {VERSION_COLS} FROM entries e
+             JOIN versions v ON v.entry = e.id AND {}
+             LEFT JOIN objects o ON o.id = v.object
+             WHERE e.parent = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3",
+            at.predicate()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(params![parent, after, limit], |r| {
+            Ok((r.get(0)?, version_from_row(r, 1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The version of entry `entry` visible at `at`.
+    pub fn version(&self, entry: i64, at: At) -> Result<Option<VersionRow>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM versions v LEFT JOIN objects o ON o.id = v.object
+             WHERE v.entry = ?1 AND {} ORDER BY v.first_scan DESC LIMIT 1",
+            at.predicate()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        Ok(st
+            .query_row([entry], |r| version_from_row(r, 0))
+            .optional()?)
+    }
+
+    /// The child called `name` of `parent`, if visible at `at`.
+    pub fn lookup(&self, parent: i64, name: &[u8], at: At) -> Result<Option<VersionRow>> {
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM entries e
+             JOIN versions v ON v.entry = e.id AND {}
+             LEFT JOIN objects o ON o.id = v.object
+             WHERE e.parent = ?1 AND e.name = ?2 ORDER BY v.first_scan DESC LIMIT 1",
+            at.predicate()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        Ok(st
+            .query_row(params![parent, name], |r| version_from_row(r, 0))
+            .optional()?)
+    }
+
+    /// Resolves a virtual path ("/a/b") to its entry id and version at `at`.
+    pub fn resolve(&self, vpath: &[u8], at: At) -> Result<Option<VersionRow>> {
+        let mut node = match self.version(1, at)? {
+            Some(v) => v,
+            None => return Ok(None),
+        };
+        for name in vpath.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            match self.lookup(node.entry, name, at)? {
+                Some(v) => node = v,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(node))
+    }
+
+    /// The virtual path of an entry ("/" for the root).
+    pub fn entry_path(&self, entry: i64) -> Result<Vec<u8>> {
+        let mut st = self.conn.prepare_cached(
+            "WITH RECURSIVE up(id, parent, name, depth) AS (
+               SELECT id, parent, name, 0 FROM entries WHERE id = ?1
+               UNION ALL SELECT e.id, e.parent, e.name, up.depth + 1 FROM entries e JOIN up ON e.id = up.parent
+             ) SELECT name FROM up WHERE id != 1 ORDER BY depth DESC",
+        )?;
+        let names: Vec<Vec<u8>> = st
+            .query_map([entry], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut path = Vec::new();
+        for n in names {
+            path.push(b'/');
+            path.extend_from_slice(&n);
+        }
+        if path.is_empty() {
+            path.push(b'/');
+        }
+        Ok(path)
+    }
+
+    /// The id of `parent`'s child `name`, created if the path was never seen.
+    pub fn entry_id(&self, parent: i64, name: &[u8]) -> Result<i64> {
+        let mut find = self
+            .conn
+            .prepare_cached("SELECT id FROM entries WHERE parent = ?1 AND name = ?2")?;
+        if let Some(id) = find
+            .query_row(params![parent, name], |r| r.get(0))
+            .optional()?
+        {
+            return Ok(id);
+        }
+        self.conn
+            .prepare_cached("INSERT INTO entries(parent, name) VALUES (?1, ?2)")?
+            .execute(params![parent, name])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The object with this content, created if new.
+    pub fn object_id(&self, hash: &[u8; 32], size: u64) -> Result<i64> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO objects(hash, size) VALUES (?1, ?2) ON CONFLICT(hash) DO NOTHING",
+            )?
+            .execute(params![&hash[..], size as i64])?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM objects WHERE hash = ?1")?
+            .query_row([&hash[..]], |r| r.get(0))?)
+    }
+
+    /// Records a new current version of `entry`, first seen by `scan`.
+    pub fn add_version(
+        &self,
+        entry: i64,
+        scan: i64,
+        attr: &NodeAttr,
+        object: Option<i64>,
+        (copies, priority): (u32, i32),
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO versions(entry, first_scan, kind, mode, uid, gid, mtime_ns, size, object,
+                   target, dev, ino, nlink, ctime_ns, copies, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?
+            .execute(params![
+                entry,
+                scan,
+                attr.kind as i64,
+                attr.mode,
+                attr.uid,
+                attr.gid,
+                attr.mtime_ns,
+                attr.size as i64,
+                object,
+                attr.target,
+                attr.dev as i64,
+                attr.ino as i64,
+                attr.nlink,
+                attr.ctime_ns,
+                copies,
+                priority
+            ])?;
+        Ok(())
+    }
+
+    /// Updates the detection fields (ctime, inode, device, link count) of a version whose
+    /// visible attributes and content did not change.
+    pub fn refresh_stat(&self, version: i64, attr: &NodeAttr) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE versions SET ctime_ns = ?2, ino = ?3, dev = ?4, nlink = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                version,
+                attr.ctime_ns,
+                attr.ino as i64,
+                attr.dev as i64,
+                attr.nlink
+            ])?;
+        Ok(())
+    }
+
+    /// Sets the wanted copies and priority of a version (rules changed).
+    pub fn set_rule_fields(&self, version: i64, (copies, priority): (u32, i32)) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE versions SET copies = ?2, priority = ?3 WHERE id = ?1")?
+            .execute(params![version, copies, priority])?;
+        Ok(())
+    }
+
+    /// Ends a version: the last scan that saw it was the one before `scan`. A version
+    /// that no finished scan ever saw is simply forgotten.
+    pub fn end_version(&self, version: &VersionRow, scan: i64) -> Result<()> {
+        if version.first_scan >= scan {
+            self.conn
+                .prepare_cached("DELETE FROM versions WHERE id = ?1")?
+                .execute([version.id])?;
+        } else {
+            self.conn
+                .prepare_cached("UPDATE versions SET end_scan = ?2 WHERE id = ?1")?
+                .execute(params![version.id, scan - 1])?;
+        }
+        Ok(())
+    }
+
+    /// Ends the current versions of everything below `entry` (a folder that disappeared).
+    /// Returns the number of files and bytes that ended.
+    pub fn end_subtree(&self, entry: i64, scan: i64) -> Result<(u64, u64)> {
+        let below = "WITH RECURSIVE t(id) AS (SELECT id FROM entries WHERE parent = ?1
+                       UNION ALL SELECT e.id FROM entries e JOIN t ON e.parent = t.id)";
+        let (files, bytes): (i64, i64) = self.conn.query_row(
+            &format!(
+                "{below} SELECT count(*), coalesce(sum(size), 0) FROM versions
+                 WHERE entry IN t AND end_scan IS NULL AND kind = 2"
+            ),
+            [entry],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        self.conn.execute(
+            &format!("{below} DELETE FROM versions WHERE entry IN t AND end_scan IS NULL AND first_scan >= ?2"),
+            params![entry, scan],
+        )?;
+        self.conn.execute(
+            &format!("{below} UPDATE versions SET end_scan = ?2 - 1 WHERE entry IN t AND end_scan IS NULL"),
+            params![entry, scan],
+        )?;
+        Ok((files as u64, bytes as u64))
+    }
+
+    /// Marks the current versions that hold `object` as needing a re-hash on the next scan
+    /// (a backup found that the source no longer matches what was scanned).
+    pub fn flag_for_rescan(&self, object: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE versions SET ctime_ns = -1 WHERE object = ?1 AND end_scan IS NULL",
+            [object],
+        )?;
+        Ok(())
+    }
+
+    pub fn begin_or_resume_scan(&self, now: i64) -> Result<(i64, bool)> {
+        if let Some(id) = self.conn.query_row(
+            "SELECT max(id) FROM scans WHERE finished IS NULL",
+            [],
+            |r| r.get::<_, Option<i64>>(0),
+        )? {
+            return Ok((id, true));
+        }
+        self.conn
+            .execute("INSERT INTO scans(started) VALUES (?1)", [now])?;
+        Ok((self.conn.last_insert_rowid(), false))
+    }
+
+    pub fn finish_scan(&self, scan: i64, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE scans SET finished = ?2 WHERE id = ?1",
+            params![scan, now],
+        )?;
+        Ok(())
+    }
+
+    /// Current files with their paths, for `ls` and reports: (path, version).
+    pub fn current_files(&self) -> Result<Vec<(Vec<u8>, VersionRow)>> {
+        let sql = format!(
+            "WITH RECURSIVE t(id, path) AS (
+               SELECT 1, X''
+               UNION ALL SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
+             )
+             SELECT t.path, {VERSION_COLS} FROM t JOIN versions v ON v.entry = t.id AND v.end_scan IS NULL
+             LEFT JOIN objects o ON o.id = v.object ORDER BY t.path"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([], |r| {
+            let p: Vec<u8> = r.get(0)?;
+            Ok((
+                if p.is_empty() { b"/".to_vec() } else { p },
+                version_from_row(r, 1)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Protection of current files with content: how many copies each has against how many it wants.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Protection {
+    /// (files, bytes) with 0, 1, 2 and 3+ copies.
+    pub by_copies: [(u64, u64); 4],
+    /// Files (and their bytes) with fewer copies than wanted.
+    pub below_wanted: (u64, u64),
+    pub empty_files: u64,
+}
+
+impl Catalog {
+    /// Copies per object, for listings.
+    pub fn copy_counts(&self) -> Result<std::collections::HashMap<i64, u32>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT object, count(*) FROM copies GROUP BY object")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn protection(&self) -> Result<Protection> {
+        let mut p = Protection::default();
+        let mut st = self.conn.prepare(
+            "SELECT min(n, 3), count(*), sum(size), sum(n < wanted), sum(CASE WHEN n < wanted THEN size ELSE 0 END)
+             FROM (SELECT v.size, v.copies AS wanted,
+                     (SELECT count(*) FROM copies c WHERE c.object = v.object) AS n
+                   FROM versions v WHERE v.end_scan IS NULL AND v.kind = 2 AND v.object IS NOT NULL)
+             GROUP BY 1",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let bucket = r.get::<_, i64>(0)? as usize;
+            p.by_copies[bucket] = (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64);
+            p.below_wanted.0 += r.get::<_, i64>(3)? as u64;
+            p.below_wanted.1 += r.get::<_, i64>(4)? as u64;
+        }
+        p.empty_files = self.conn.query_row(
+            "SELECT count(*) FROM versions WHERE end_scan IS NULL AND kind = 2 AND object IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        Ok(p)
+    }
+
+    /// Counts of current folders, files and symlinks.
+    pub fn kind_counts(&self) -> Result<[u64; 3]> {
+        let mut out = [0u64; 3];
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, count(*) FROM versions WHERE end_scan IS NULL GROUP BY kind")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let k = r.get::<_, i64>(0)? as usize;
+            if (1..=3).contains(&k) {
+                out[k - 1] = r.get::<_, i64>(1)? as u64;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Catalog {
+    /// True when a scan was started and not finished.
+    pub fn scan_interrupted(&self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM scans WHERE finished IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0)
+    }
+}

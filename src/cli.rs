@@ -1,0 +1,95 @@
+//! The command line, as clap definitions (also the source of the man pages and completions).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Back up an archive larger than any disk onto a drawer of offline disks, and browse it as a read-only filesystem.
+#[derive(Parser, Debug)]
+#[command(
+    name = "dsbfs",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The catalog file [default: $XDG_DATA_HOME/dsbfs/catalog.db]
+    #[arg(long, global = true, env = "DSBFS_CATALOG", value_name = "PATH")]
+    pub catalog: Option<PathBuf>,
+    /// Say more (repeat for debug output)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Say only what went wrong
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Map source folders onto the virtual backup tree, and set per-path rules
+    #[command(subcommand)]
+    Source(SourceCmd),
+    /// Bring the catalog up to date with the sources (incremental, resumable)
+    Scan(ScanArgs),
+    /// List files in the catalog
+    Ls(LsArgs),
+    /// Totals, files by number of copies, disks, and what is at risk
+    Status(StatusArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceCmd {
+    /// Map the physical folder PATH to the virtual path VPATH (e.g. /photos)
+    Add {
+        vpath: PathBuf,
+        path: PathBuf,
+        /// Follow symlinks inside this source (with loop detection)
+        #[arg(long)]
+        follow_symlinks: bool,
+    },
+    /// List source mappings and rules
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the mapping at VPATH (its files leave the catalog's current tree at the next scan)
+    Remove { vpath: PathBuf },
+    /// Set rules for VPATH and everything below it
+    Set {
+        vpath: PathBuf,
+        /// Gitignore-style pattern to leave out (repeat; replaces the list)
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Remove every exclude pattern of VPATH
+        #[arg(long, conflicts_with = "exclude")]
+        clear_excludes: bool,
+        /// Wanted number of copies (default 2)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        copies: Option<u32>,
+        /// Higher priority is copied first when copy counts are equal (default 0)
+        #[arg(long, allow_hyphen_values = true)]
+        priority: Option<i32>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// A virtual path (lists it and everything below) or a glob such as '/photos/**/*.jpg'
+    pub pattern: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}

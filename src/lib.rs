@@ -1,0 +1,27 @@
+//! dsbfs: back up an archive larger than any single disk onto a drawer of offline
+//! disks, and browse it as a read-only filesystem.
+
+pub mod catalog;
+pub mod cli;
+pub mod cmd;
+pub mod mounts;
+pub mod rules;
+pub mod scan;
+pub mod util;
+
+/// An error in what the user asked for (exit code 2), as opposed to one met while working (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// Exit codes (contract): 0 success, 1 failure, 2 usage, 3 finished but needs attention.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const ATTENTION: u8 = 3;
+}

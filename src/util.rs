@@ -1,0 +1,191 @@
+//! Small helpers shared by every command: byte paths, sizes, hex, durable writes.
+
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Parses a hex SHA-256 (64 lowercase or uppercase hex digits).
+pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = (digit(chunk[0])? * 16 + digit(chunk[1])?) as u8;
+    }
+    Some(out)
+}
+
+/// Parses sizes like `950M`, `1.5T`, `500G`, `4096` (binary units: K = 1024).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let mult: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        "P" => 1 << 50,
+        _ => bail!("{s:?} is not a size; write it like 500G, 1.5T or 950M"),
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .with_context(|| format!("{s:?} is not a size; write it like 500G, 1.5T or 950M"))?;
+    Ok((value * mult as f64) as u64)
+}
+
+/// Formats bytes for people: `1.5G`, `950M`, `12K`, `800B`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes}B")
+    } else if v < 10.0 {
+        format!("{v:.2}{}", UNITS[u])
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}
+
+/// Normalises a virtual path: absolute, no `.`/`..`/empty components, no trailing slash.
+pub fn normalize_vpath(raw: &[u8]) -> Result<Vec<u8>> {
+    if raw.first() != Some(&b'/') {
+        bail!(
+            "virtual path {:?} must start with / (for example /photos)",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let mut out = Vec::new();
+    for c in raw.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        if c == b"." || c == b".." {
+            bail!(
+                "virtual path {:?} may not contain . or ..",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        out.push(b'/');
+        out.extend_from_slice(c);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Ok(out)
+}
+
+/// True when `inner` is `outer` or lies below it (both normalised).
+pub fn vpath_within(inner: &[u8], outer: &[u8]) -> bool {
+    outer == b"/"
+        || inner == outer
+        || (inner.starts_with(outer) && inner.get(outer.len()) == Some(&b'/'))
+}
+
+/// Joins a virtual folder path and a child name.
+pub fn vpath_join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if p.last() != Some(&b'/') {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+pub fn display_bytes(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+pub fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn fsync_path(p: &Path) -> Result<()> {
+    File::open(p)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot sync {}", p.display()))
+}
+
+/// Makes a rename or create inside `p`'s folder durable.
+pub fn fsync_parent(p: &Path) -> Result<()> {
+    match p.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => fsync_path(dir),
+        _ => fsync_path(Path::new(".")),
+    }
+}
+
+/// Writes a small file atomically: temp name, fsync, rename, fsync the folder.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    fsync_parent(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_people_write_them() {
+        assert_eq!(parse_size("500G").unwrap(), 500 << 30);
+        assert_eq!(parse_size("1.5T").unwrap(), 3 << 39);
+        assert_eq!(parse_size("950M").unwrap(), 950 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1G").is_err());
+        assert!(parse_size("5X").is_err());
+    }
+
+    #[test]
+    fn vpaths_normalise_and_reject_dots() {
+        assert_eq!(normalize_vpath(b"/a//b/").unwrap(), b"/a/b");
+        assert_eq!(normalize_vpath(b"/").unwrap(), b"/");
+        assert!(normalize_vpath(b"a/b").is_err());
+        assert!(normalize_vpath(b"/a/../b").is_err());
+        assert!(vpath_within(b"/a/b", b"/a"));
+        assert!(!vpath_within(b"/ab", b"/a"));
+        assert!(vpath_within(b"/x", b"/"));
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let h = [0xabu8; 32];
+        assert_eq!(parse_hash(&hex(&h)), Some(h));
+        assert_eq!(parse_hash("zz"), None);
+    }
+}
