@@ -84,6 +84,9 @@ pub struct ScanArgs {
 pub struct LsArgs {
     /// A virtual path (lists it and everything below) or a glob such as '/photos/**/*.jpg'
     pub pattern: Option<PathBuf>,
+    /// Print only the paths, each ended by a NUL byte (for xargs -0)
+    #[arg(short = '0', long)]
+    pub print0: bool,
     #[arg(long)]
     pub json: bool,
 }

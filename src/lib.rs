@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod mounts;
+pub mod placement;
 pub mod rules;
 pub mod scan;
 pub mod util;

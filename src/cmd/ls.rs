@@ -33,7 +33,12 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
             continue;
         }
         let copies = v.object.and_then(|o| counts.get(&o).copied()).unwrap_or(0);
-        if args.json {
+        if args.print0 {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&path)?;
+            out.write_all(b"\0")?;
+        } else if args.json {
             rows.push(Row {
                 path: String::from_utf8_lossy(&path).into_owned(),
                 kind: v.attr.kind,

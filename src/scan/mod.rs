@@ -376,10 +376,11 @@ impl Scanner<'_> {
                 return Ok(Visit::Kept);
             }
         };
-        if follow && meta.file_type().is_symlink() {
-            if let Ok(m) = std::fs::metadata(path) {
-                meta = m;
-            }
+        if follow
+            && meta.file_type().is_symlink()
+            && let Ok(m) = std::fs::metadata(path)
+        {
+            meta = m;
         }
         let Some(kind) = kind_of(&meta) else {
             self.summary.skipped_special += 1;
