@@ -32,6 +32,11 @@ pub enum Command {
     Source(SourceCmd),
     /// Bring the catalog up to date with the sources (incremental, resumable)
     Scan(ScanArgs),
+    /// Register, list and change backup disks
+    #[command(subcommand)]
+    Disk(DiskCmd),
+    /// Update the connected disk NAME following the placement plan
+    Backup(BackupArgs),
     /// List files in the catalog
     Ls(LsArgs),
     /// Totals, files by number of copies, disks, and what is at risk
@@ -93,6 +98,65 @@ pub struct LsArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DiskCmd {
+    /// Make PATH (a folder on a backup drive) a dsbfs disk called NAME
+    Add {
+        name: String,
+        path: PathBuf,
+        /// Most bytes dsbfs may use there (500G, 1.5T); default: the free space less a reserve
+        #[arg(long)]
+        size: Option<String>,
+        /// Accept a folder that already holds other files
+        #[arg(long)]
+        force: bool,
+    },
+    /// Disks, connected or not, where, used and size, last backup and verify
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a disk's size cap or where it is
+    Set {
+        name: String,
+        /// New cap (500G, 1.5T), or "auto" to follow the free space
+        #[arg(long)]
+        size: Option<String>,
+        /// The folder where the disk is now (it must hold the disk's identity)
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
+    /// Rename a disk
+    Rename { old: String, new: String },
+    /// The disk is lost: forget it and every copy it held
+    Drop { name: String },
+    /// Forget a disk that holds nothing
+    Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The disk to fill (it must be connected)
+    pub name: String,
+    /// Scan the sources first
+    #[arg(long)]
+    pub scan: bool,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Copy at most this much in this run (500G, 20M)
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// Also add extra copies up to N while room remains
+    #[arg(long)]
+    pub max_copies: Option<u32>,
+    /// Never remove needed objects from the disk to make room
+    #[arg(long)]
+    pub no_evict: bool,
     #[arg(long)]
     pub json: bool,
 }

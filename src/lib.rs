@@ -1,13 +1,16 @@
 //! dsbfs: back up an archive larger than any single disk onto a drawer of offline
 //! disks, and browse it as a read-only filesystem.
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod disks;
 pub mod mounts;
 pub mod placement;
 pub mod rules;
 pub mod scan;
+pub mod store;
 pub mod util;
 
 /// An error in what the user asked for (exit code 2), as opposed to one met while working (1).

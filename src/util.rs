@@ -129,6 +129,20 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A unix time for people (UTC), or "never".
+pub fn format_time(t: Option<i64>) -> String {
+    match t {
+        Some(t) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+        )
+        .to_string()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_string(),
+        None => "never".into(),
+    }
+}
+
 pub fn fsync_path(p: &Path) -> Result<()> {
     File::open(p)
         .and_then(|f| f.sync_all())

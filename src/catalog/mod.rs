@@ -3,12 +3,14 @@
 //! that speaks SQL.
 
 mod disks;
+mod placement;
 mod schema;
 mod sources;
 pub mod tree;
 
 pub use disks::{DiskRecord, DiskUpdate};
-pub use sources::{Rule, Source};
+pub use placement::Snapshot;
+pub use sources::{Rule, Source, physical_path};
 pub use tree::{Kind, NodeAttr, VersionRow};
 
 use anyhow::{Context, Result, bail};

@@ -141,3 +141,42 @@ fn source_from_row(r: &rusqlite::Row) -> rusqlite::Result<Source> {
         follow_symlinks: r.get(2)?,
     })
 }
+
+/// The physical path behind a virtual path: the deepest source that contains it.
+pub fn physical_path(sources: &[Source], vpath: &[u8]) -> Option<PathBuf> {
+    let s = sources
+        .iter()
+        .filter(|s| crate::util::vpath_within(vpath, &s.vpath))
+        .max_by_key(|s| s.vpath.len())?;
+    let rest = &vpath[s.vpath.len()..];
+    let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+    Some(if rest.is_empty() {
+        s.path.clone()
+    } else {
+        s.path.join(std::ffi::OsStr::from_bytes(rest))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deepest_source_maps_a_virtual_path() {
+        let s = |v: &str, p: &str| Source {
+            vpath: v.into(),
+            path: p.into(),
+            follow_symlinks: false,
+        };
+        let sources = [s("/", "/home/u"), s("/photos", "/media/p")];
+        assert_eq!(
+            physical_path(&sources, b"/photos/a.jpg"),
+            Some(PathBuf::from("/media/p/a.jpg"))
+        );
+        assert_eq!(
+            physical_path(&sources, b"/doc.txt"),
+            Some(PathBuf::from("/home/u/doc.txt"))
+        );
+        assert_eq!(physical_path(&sources[1..], b"/x"), None);
+    }
+}

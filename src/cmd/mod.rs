@@ -1,5 +1,7 @@
 //! Command handlers: parse-level checks, call the library, print results.
 
+mod backup;
+mod disk;
 mod ls;
 mod source;
 mod status;
@@ -38,6 +40,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Source(c) => source::run(&ctx, c),
         Command::Scan(a) => scan(&ctx, a.json),
+        Command::Disk(c) => disk::run(&ctx, c),
+        Command::Backup(a) => backup::run(&ctx, a),
         Command::Ls(a) => ls::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
     }

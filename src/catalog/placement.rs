@@ -1,0 +1,97 @@
+//! What the planner needs from the catalog, and recording what a backup did.
+
+use super::Catalog;
+use crate::placement::ObjectState;
+use anyhow::Result;
+use std::collections::HashMap;
+
+/// The planner's view of the catalog for a backup to disk `disk`: every object a current
+/// file version needs, plus the orphans `disk` holds. Also each object's hash.
+pub struct Snapshot {
+    pub objects: Vec<ObjectState>,
+    pub hashes: HashMap<i64, [u8; 32]>,
+}
+
+impl Catalog {
+    pub fn placement_snapshot(&self, disk: i64) -> Result<Snapshot> {
+        let mut holders: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut st = self.conn.prepare("SELECT object, disk FROM copies")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            holders.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+        let mut objects = Vec::new();
+        let mut hashes = HashMap::new();
+        let mut st = self.conn.prepare(
+            "SELECT o.id, o.size, o.hash, max(v.copies), max(v.priority) FROM versions v
+             JOIN objects o ON o.id = v.object WHERE v.end_scan IS NULL GROUP BY o.id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if let Ok(h) = <[u8; 32]>::try_from(r.get::<_, Vec<u8>>(2)?) {
+                hashes.insert(id, h);
+            }
+            objects.push(ObjectState {
+                id,
+                size: r.get::<_, i64>(1)? as u64,
+                wanted: r.get(3)?,
+                priority: r.get(4)?,
+                holders: holders.remove(&id).unwrap_or_default(),
+                needed: true,
+            });
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT o.id, o.size, o.hash FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1")?;
+        let mut rows = st.query([disk])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if let Some(h) = holders.remove(&id) {
+                if let Ok(hash) = <[u8; 32]>::try_from(r.get::<_, Vec<u8>>(2)?) {
+                    hashes.insert(id, hash);
+                }
+                objects.push(ObjectState {
+                    id,
+                    size: r.get::<_, i64>(1)? as u64,
+                    wanted: 0,
+                    priority: 0,
+                    holders: h,
+                    needed: false,
+                });
+            }
+        }
+        Ok(Snapshot { objects, hashes })
+    }
+
+    /// Entries whose current version holds `object` (where a backup can read it from).
+    pub fn entries_with_object(&self, object: i64) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT entry FROM versions WHERE object = ?1 AND end_scan IS NULL ORDER BY id",
+        )?;
+        let rows = st.query_map([object], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of disks other than `disk` recorded as holding `object`.
+    pub fn other_copies(&self, object: i64, disk: i64) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM copies WHERE object = ?1 AND disk != ?2",
+            [object, disk],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Total bytes of the objects recorded on a disk, as the planner counts them.
+    pub fn disk_alloc(&self, disk: i64) -> Result<u64> {
+        let mut st = self.conn.prepare(
+            "SELECT o.size FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1",
+        )?;
+        let rows = st.query_map([disk], |r| r.get::<_, i64>(0))?;
+        let mut total = 0;
+        for s in rows {
+            total += crate::placement::alloc_size(s? as u64);
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,479 @@
+//! One backup disk's object store: an identity file, content objects named by their
+//! SHA-256 (`objects/ab/abcd…`), and the catalog copy.
+//!
+//! Every path below the disk's root is resolved from directory descriptors with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, and object names come only from
+//! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
+//! the store.
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub const IDENTITY_FILE: &str = "dsbfs-disk.json";
+pub const CATALOG_COPY: &str = "dsbfs-catalog.db";
+pub const OBJECTS_DIR: &str = "objects";
+pub const FORMAT: u32 = 1;
+/// Prefix of objects being written; never a valid object name.
+const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identity {
+    pub format: u32,
+    pub name: String,
+    pub uuid: String,
+}
+
+/// Reads the identity file in `root`, if there is a valid one.
+pub fn read_identity(root: &Path) -> Option<Identity> {
+    let text = std::fs::read(root.join(IDENTITY_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+pub fn write_identity(root: &Path, id: &Identity) -> Result<()> {
+    crate::util::write_atomic(&root.join(IDENTITY_FILE), &serde_json::to_vec_pretty(id)?)
+}
+
+pub fn object_name(hash: &[u8; 32]) -> (String, String) {
+    let hex = crate::util::hex(hash);
+    (hex[..2].to_string(), hex)
+}
+
+/// An opened store. Holding the root's descriptor means a disk swapped at the same path
+/// mid-run is never written to: operations fail on the vanished one instead.
+pub struct Store {
+    root: PathBuf,
+    root_fd: OwnedFd,
+}
+
+/// Result of writing an object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Written and verified under a temporary name; `commit` makes it final.
+    Staged(Staged),
+    /// Already present with the right size.
+    Present,
+    /// The bytes read did not hash to what the catalog says: nothing was stored.
+    Mismatch,
+}
+
+/// An object written and verified under its temporary name.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Staged {
+    fan: String,
+    tmp: String,
+    name: String,
+}
+
+fn beneath() -> ResolveFlag {
+    ResolveFlag::RESOLVE_BENEATH
+        | ResolveFlag::RESOLVE_NO_SYMLINKS
+        | ResolveFlag::RESOLVE_NO_MAGICLINKS
+}
+
+fn open_beneath(dir: impl AsFd, path: &str, flags: OFlag, mode: u32) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .mode(Mode::from_bits_truncate(mode))
+        .resolve(beneath());
+    openat2(dir, path, how)
+}
+
+impl Store {
+    pub fn open(root: &Path) -> Result<Store> {
+        let root_fd = nix::fcntl::open(
+            root,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("cannot open disk folder {}", root.display()))?;
+        Ok(Store {
+            root: root.to_owned(),
+            root_fd,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The identity read through the held descriptor.
+    pub fn identity(&self) -> Result<Identity> {
+        let fd = open_beneath(&self.root_fd, IDENTITY_FILE, OFlag::O_RDONLY, 0)
+            .with_context(|| format!("no dsbfs identity in {}", self.root.display()))?;
+        let mut text = Vec::new();
+        File::from(fd).read_to_end(&mut text)?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("damaged identity file in {}", self.root.display()))
+    }
+
+    fn objects_dir(&self, create: bool) -> Result<OwnedFd> {
+        if create {
+            match nix::sys::stat::mkdirat(
+                &self.root_fd,
+                OBJECTS_DIR,
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot create objects folder on {}", self.root.display())
+                    });
+                }
+            }
+        }
+        Ok(open_beneath(
+            &self.root_fd,
+            OBJECTS_DIR,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            0,
+        )?)
+    }
+
+    fn fan_dir(&self, fan: &str, create: bool) -> Result<OwnedFd> {
+        let objects = self.objects_dir(create)?;
+        if create {
+            match nix::sys::stat::mkdirat(&objects, fan, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(open_beneath(
+            &objects,
+            fan,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            0,
+        )?)
+    }
+
+    /// Opens an object for reading; it must be a regular file inside the store.
+    pub fn open_object(&self, hash: &[u8; 32]) -> std::io::Result<File> {
+        let (fan, name) = object_name(hash);
+        let fd = open_beneath(
+            &self.root_fd,
+            &format!("{OBJECTS_DIR}/{fan}/{name}"),
+            OFlag::O_RDONLY,
+            0,
+        )?;
+        let f = File::from(fd);
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        Ok(f)
+    }
+
+    /// The size of an object if it is present.
+    pub fn object_size(&self, hash: &[u8; 32]) -> Option<u64> {
+        self.open_object(hash)
+            .and_then(|f| f.metadata())
+            .map(|m| m.len())
+            .ok()
+    }
+
+    /// Copies `src` into the store under a temporary name, hashing as it writes. The
+    /// result is durable only after `sync`, and visible only after `commit`.
+    pub fn stage(
+        &self,
+        src: &mut dyn Read,
+        hash: &[u8; 32],
+        size: u64,
+        on_bytes: &dyn Fn(u64),
+    ) -> Result<Written> {
+        if self.object_size(hash) == Some(size) {
+            return Ok(Written::Present);
+        }
+        let (fan, name) = object_name(hash);
+        let dir =
+            self.fan_dir(&fan, true)
+                .map_err(|e| match e.downcast::<nix::errno::Errno>() {
+                    Ok(errno) => write_error(errno.into()),
+                    Err(e) => e,
+                })?;
+        let tmp = format!("{TMP_PREFIX}{name}-{}", std::process::id());
+        let fd = open_beneath(
+            &dir,
+            &tmp,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+            0o644,
+        )
+        .map_err(|e| write_error(e.into()))?;
+        let mut out = File::from(fd);
+        let result = copy_hashing(src, &mut out, on_bytes);
+        let discard = |dir: &OwnedFd| {
+            let _ =
+                nix::unistd::unlinkat(dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        };
+        match result {
+            Ok((digest, n)) if digest == *hash && n == size => {
+                Ok(Written::Staged(Staged { fan, tmp, name }))
+            }
+            Ok(_) => {
+                discard(&dir);
+                Ok(Written::Mismatch)
+            }
+            Err(e) => {
+                discard(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes everything written to this disk's filesystem (one call for a whole batch).
+    pub fn sync(&self) -> Result<()> {
+        nix::unistd::syncfs(&self.root_fd).map_err(|e| write_error(e.into()))
+    }
+
+    /// Gives staged objects their final names. Call `sync` before (data) and after (names).
+    pub fn commit(&self, staged: &Staged) -> Result<()> {
+        let dir = self.fan_dir(&staged.fan, false).map_err(|e| {
+            match e.downcast::<nix::errno::Errno>() {
+                Ok(errno) => write_error(errno.into()),
+                Err(e) => e,
+            }
+        })?;
+        nix::fcntl::renameat(&dir, staged.tmp.as_str(), &dir, staged.name.as_str())
+            .map_err(|e| write_error(e.into()))
+    }
+
+    /// Removes an object; a missing one is not an error.
+    pub fn remove_object(&self, hash: &[u8; 32]) -> Result<()> {
+        let (fan, name) = object_name(hash);
+        let dir = match self.fan_dir(&fan, false) {
+            Ok(d) => d,
+            Err(_) => return Ok(()),
+        };
+        match nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e).with_context(|| {
+                format!("cannot remove object {name} from {}", self.root.display())
+            }),
+        }
+    }
+
+    /// Removes temporary files left by an interrupted backup.
+    pub fn clean_temporaries(&self) -> Result<usize> {
+        let mut removed = 0;
+        for (fan, names) in self.list_fans()? {
+            let Ok(dir) = self.fan_dir(&fan, false) else {
+                continue;
+            };
+            for t in names.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
+                if nix::unistd::unlinkat(&dir, t.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
+                    .is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The names in each fan-out folder (listing only; opening goes through `openat2`).
+    pub fn list_fans(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let objects = self.root.join(OBJECTS_DIR);
+        if !objects.is_dir() {
+            return Ok(Vec::new());
+        }
+        let names = |dir: &Path| -> Result<Vec<String>> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            v.sort();
+            Ok(v)
+        };
+        names(&objects)?
+            .into_iter()
+            .filter(|f| f.len() == 2)
+            .map(|f| Ok((f.clone(), names(&objects.join(&f))?)))
+            .collect()
+    }
+
+    /// Takes the disk's lock so two dsbfs processes never write one disk at once.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<File>> {
+        let f = File::from(open_beneath(
+            &self.root_fd,
+            IDENTITY_FILE,
+            OFlag::O_RDONLY,
+            0,
+        )?);
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            anyhow::anyhow!(
+                "another dsbfs process is writing to {}; wait for it to finish",
+                self.root.display()
+            )
+        })
+    }
+
+    /// Free bytes of the filesystem holding the store.
+    pub fn free_bytes(&self) -> Result<u64> {
+        let s = nix::sys::statvfs::fstatvfs(&self.root_fd)?;
+        Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
+    }
+
+    pub fn read_only(&self) -> bool {
+        nix::sys::statvfs::fstatvfs(&self.root_fd)
+            .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+            .unwrap_or(false)
+    }
+}
+
+fn copy_hashing(
+    src: &mut dyn Read,
+    out: &mut File,
+    on_bytes: &dyn Fn(u64),
+) -> Result<([u8; 32], u64)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut h = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the source file")),
+        };
+        h.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(write_error)?;
+        total += n as u64;
+        on_bytes(n as u64);
+    }
+    Ok((h.finalize().into(), total))
+}
+
+/// Tags write errors so callers can tell a full or vanished disk from a bad source.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error("the disk is full")]
+    Full,
+    #[error("the disk stopped answering ({0})")]
+    Gone(std::io::Error),
+}
+
+fn write_error(e: std::io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => DiskError::Full.into(),
+        _ => DiskError::Gone(e).into(),
+    }
+}
+
+/// Refuses to treat `root` as a disk unless its identity carries `uuid`.
+pub fn check_identity(root: &Path, uuid: &str) -> Result<Store> {
+    let store = Store::open(root)?;
+    let id = store.identity()?;
+    if id.uuid != uuid {
+        bail!(
+            "{} holds another dsbfs disk ({}, {}); refusing to use it",
+            root.display(),
+            id.name,
+            id.uuid
+        );
+    }
+    if id.format > FORMAT {
+        bail!(
+            "{} was written by a newer dsbfs (disk format {}); upgrade dsbfs",
+            root.display(),
+            id.format
+        );
+    }
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        write_identity(
+            d.path(),
+            &Identity {
+                format: FORMAT,
+                name: "t".into(),
+                uuid: "u".into(),
+            },
+        )
+        .unwrap();
+        let s = Store::open(d.path()).unwrap();
+        (d, s)
+    }
+
+    fn put(s: &Store, data: &[u8], hash: &[u8; 32]) -> Written {
+        let w = s
+            .stage(&mut &data[..], hash, data.len() as u64, &|_| {})
+            .unwrap();
+        if let Written::Staged(st) = &w {
+            s.sync().unwrap();
+            s.commit(st).unwrap();
+        }
+        w
+    }
+
+    #[test]
+    fn objects_are_stored_by_hash_and_read_back() {
+        let (_d, s) = store();
+        let data = b"family photo";
+        let h = crate::scan::hash::sha256(data);
+        assert!(matches!(put(&s, data, &h), Written::Staged(_)));
+        let mut back = Vec::new();
+        s.open_object(&h).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(put(&s, data, &h), Written::Present);
+    }
+
+    #[test]
+    fn bytes_that_do_not_match_the_hash_are_not_stored() {
+        let (d, s) = store();
+        let h = crate::scan::hash::sha256(b"what the scan saw");
+        assert_eq!(put(&s, b"what the file became", &h), Written::Mismatch);
+        assert!(s.open_object(&h).is_err());
+        let (fan, _) = object_name(&h);
+        assert_eq!(
+            std::fs::read_dir(d.path().join(OBJECTS_DIR).join(fan))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_symlinked_object_on_a_crafted_disk_is_not_followed() {
+        let (d, s) = store();
+        let h = crate::scan::hash::sha256(b"x");
+        let (fan, name) = object_name(&h);
+        std::fs::create_dir_all(d.path().join(OBJECTS_DIR).join(&fan)).unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/passwd",
+            d.path().join(OBJECTS_DIR).join(&fan).join(&name),
+        )
+        .unwrap();
+        assert!(s.open_object(&h).is_err());
+        std::fs::remove_dir_all(d.path().join(OBJECTS_DIR)).unwrap();
+        std::os::unix::fs::symlink("/etc", d.path().join(OBJECTS_DIR)).unwrap();
+        assert!(s.open_object(&h).is_err());
+    }
+
+    #[test]
+    fn leftover_temporaries_are_cleaned() {
+        let (d, s) = store();
+        let h = crate::scan::hash::sha256(b"abc");
+        let w = s.stage(&mut &b"abc"[..], &h, 3, &|_| {}).unwrap();
+        assert!(matches!(w, Written::Staged(_)));
+        assert_eq!(s.clean_temporaries().unwrap(), 1);
+        assert!(s.open_object(&h).is_err());
+        drop(d);
+    }
+
+    #[test]
+    fn the_wrong_disk_is_refused() {
+        let (d, _s) = store();
+        assert!(check_identity(d.path(), "u").is_ok());
+        let err = check_identity(d.path(), "other").err().unwrap().to_string();
+        assert!(err.contains("another dsbfs disk"), "{err}");
+    }
+}
