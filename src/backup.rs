@@ -227,12 +227,12 @@ impl Run<'_> {
                 }
             }
             batch.bytes += size;
-            if batch.started.elapsed() >= BATCH_TIME || batch.bytes >= BATCH_BYTES {
-                if let Err(e) = self.flush(&mut batch) {
-                    self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
-                    pb.finish_and_clear();
-                    return Ok(());
-                }
+            if (batch.started.elapsed() >= BATCH_TIME || batch.bytes >= BATCH_BYTES)
+                && let Err(e) = self.flush(&mut batch)
+            {
+                self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
+                pb.finish_and_clear();
+                return Ok(());
             }
         }
         if let Err(e) = self.flush(&mut batch) {
