@@ -10,8 +10,10 @@ use anyhow::{Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Bytes kept free on a disk whose size follows its free space.
-pub const RESERVE: u64 = 64 << 20;
+/// Bytes kept free on a disk's filesystem: 1% of it, at most 64 MiB.
+pub fn reserve(fs_size: u64) -> u64 {
+    (fs_size / 100).min(64 << 20)
+}
 
 pub struct Connected {
     pub record: DiskRecord,
@@ -101,8 +103,8 @@ pub fn mount_rel(path: &Path, table: &[MountEntry]) -> Vec<u8> {
 
 /// Bytes dsbfs may still add to a disk: its cap less what it holds, never more than the
 /// filesystem's free space less a reserve and room for the catalog copy.
-pub fn room(cap: Option<u64>, used: u64, free: u64, catalog_size: u64) -> u64 {
-    let physical = free.saturating_sub(RESERVE + catalog_size + catalog_size / 4);
+pub fn room(cap: Option<u64>, used: u64, (free, fs_size): (u64, u64), catalog_size: u64) -> u64 {
+    let physical = free.saturating_sub(reserve(fs_size) + catalog_size + catalog_size / 4);
     match cap {
         Some(c) => c.saturating_sub(used).min(physical),
         None => physical,
@@ -180,10 +182,15 @@ mod tests {
 
     #[test]
     fn room_is_bounded_by_cap_and_free_space() {
-        assert_eq!(room(Some(1000 << 20), 400 << 20, 10 << 30, 0), 600 << 20);
-        assert_eq!(room(Some(1000 << 20), 1200 << 20, 10 << 30, 0), 0);
-        assert_eq!(room(None, 0, 100 << 20, 0), 36 << 20);
-        assert_eq!(room(Some(10 << 30), 0, 100 << 20, 0), 36 << 20);
+        let big = (10 << 30, 100 << 30);
+        assert_eq!(room(Some(1000 << 20), 400 << 20, big, 0), 600 << 20);
+        assert_eq!(room(Some(1000 << 20), 1200 << 20, big, 0), 0);
+        assert_eq!(room(None, 0, (100 << 20, 100 << 30), 0), 36 << 20);
+        assert_eq!(room(Some(10 << 30), 0, (100 << 20, 100 << 30), 0), 36 << 20);
+        assert_eq!(
+            room(None, 0, (100 << 20, 200 << 20), 10 << 20),
+            (100 << 20) - (2 << 20) - (25 << 19)
+        );
     }
 
     #[test]

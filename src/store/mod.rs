@@ -310,10 +310,11 @@ impl Store {
         })
     }
 
-    /// Free bytes of the filesystem holding the store.
-    pub fn free_bytes(&self) -> Result<u64> {
+    /// Free bytes and total size of the filesystem holding the store.
+    pub fn space(&self) -> Result<(u64, u64)> {
         let s = nix::sys::statvfs::fstatvfs(&self.root_fd)?;
-        Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
+        let unit = s.fragment_size() as u64;
+        Ok((s.blocks_available() as u64 * unit, s.blocks() as u64 * unit))
     }
 
     pub fn read_only(&self) -> bool {

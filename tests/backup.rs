@@ -1,0 +1,340 @@
+//! `dsbfs disk` and `dsbfs backup` on folder-disks.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// A source tree of `n` files with distinct content, sizes from `min` to `max` bytes.
+fn make_tree(w: &World, n: usize, min: usize, max: usize) {
+    for i in 0..n {
+        let size = min + (i * 7919) % (max - min + 1);
+        let mut data = vec![0u8; size];
+        let mut x = i as u64 * 2654435761 + 1;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        write(w.path(&format!("src/d{}/f{i:04}", i % 7)), data);
+    }
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.expect(0, ["scan", "-q"]);
+}
+
+fn add_disk(w: &World, name: &str, size: Option<&str>) {
+    let dir = w.path(name);
+    let mut args = vec!["disk", "add", name, dir.to_str().unwrap()];
+    if let Some(s) = size {
+        args.extend(["--size", s]);
+    }
+    w.ok(args);
+}
+
+fn backup(w: &World, name: &str) -> serde_json::Value {
+    w.json(["backup", name, "--json"])
+}
+
+/// Checks a disk against the catalog: every recorded copy is there with the right bytes,
+/// and every object under a final name is whole. Returns (recorded copies, objects on disk).
+fn check_disk(w: &World, name: &str) -> (usize, usize) {
+    let cat = dsbfs::catalog::Catalog::open_readonly(&w.catalog).unwrap();
+    let disk = cat.disk(name).unwrap();
+    let mut st = cat
+        .conn()
+        .prepare("SELECT o.hash FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1")
+        .unwrap();
+    let recorded: Vec<Vec<u8>> = st
+        .query_map([disk.id], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for h in &recorded {
+        let hex = dsbfs::util::hex(h);
+        let path = disk.path.join("objects").join(&hex[..2]).join(&hex);
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("recorded copy {hex} missing on {name}: {e}"));
+        assert_eq!(
+            dsbfs::util::hex(&dsbfs::scan::hash::sha256(&data)),
+            hex,
+            "damaged object on {name}"
+        );
+    }
+    let mut on_disk = 0;
+    let objects = disk.path.join("objects");
+    if objects.is_dir() {
+        for fan in std::fs::read_dir(&objects).unwrap() {
+            for f in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+                let f = f.unwrap();
+                let fname = f.file_name().into_string().unwrap();
+                if fname.starts_with(".tmp-") {
+                    continue;
+                }
+                let data = std::fs::read(f.path()).unwrap();
+                assert_eq!(
+                    dsbfs::util::hex(&dsbfs::scan::hash::sha256(&data)),
+                    fname,
+                    "partial object under a final name"
+                );
+                on_disk += 1;
+            }
+        }
+    }
+    (recorded.len(), on_disk)
+}
+
+fn copies_histogram(w: &World) -> [u64; 4] {
+    let s = w.json(["status", "--json"]);
+    let mut h = [0; 4];
+    for (i, v) in s["protection"]["by_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        h[i] = v[0].as_u64().unwrap();
+    }
+    h
+}
+
+#[test]
+fn three_small_disks_give_everything_one_copy_and_most_two() {
+    let w = World::new();
+    make_tree(&w, 60, 10_000, 200_000);
+    let total: u64 = w.json(["status", "--json"])["protection"]["by_copies"][0][1]
+        .as_u64()
+        .unwrap();
+    // Caps that together hold about 1.5 copies of everything.
+    let cap = format!("{}", total / 2 + 64 * 4096);
+    for d in ["a", "b", "c"] {
+        add_disk(&w, d, Some(&cap));
+    }
+    for d in ["a", "b", "c"] {
+        let r = backup(&w, d);
+        assert!(r["stopped"].is_null(), "{r}");
+        assert!(r["copied"][1].as_u64().unwrap() <= total / 2 + 64 * 4096);
+    }
+    let h = copies_histogram(&w);
+    assert_eq!(h[0], 0, "every file on at least one disk: {h:?}");
+    // 1.5 copies of room: at best half of the bytes get their second copy.
+    let two: u64 = w.json(["status", "--json"])["protection"]["by_copies"][2][1]
+        .as_u64()
+        .unwrap();
+    assert!(
+        two * 100 >= total * 45,
+        "only {two} of {total} bytes have two copies"
+    );
+    for d in ["a", "b", "c"] {
+        let (recorded, on_disk) = check_disk(&w, d);
+        assert_eq!(recorded, on_disk);
+    }
+    // A second round only improves things, and never loses the last copy of anything.
+    for d in ["a", "b", "c"] {
+        backup(&w, d);
+        let h2 = copies_histogram(&w);
+        assert_eq!(h2[0], 0);
+    }
+    let catalog_copy = w.path("a/dsbfs-catalog.db");
+    let copy = dsbfs::catalog::Catalog::open_readonly(&catalog_copy)
+        .expect("each disk carries a catalog copy");
+    assert!(copy.disks().unwrap().len() == 3);
+}
+
+#[test]
+fn a_backup_killed_at_any_point_loses_nothing_and_resumes() {
+    let w = World::new();
+    make_tree(&w, 150, 500_000, 3_000_000);
+    add_disk(&w, "k", None);
+    for delay_ms in [30u64, 120, 300, 700] {
+        let mut child = w.command().args(["backup", "k", "-q"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let (recorded, on_disk) = check_disk(&w, "k");
+        assert!(recorded <= on_disk, "a recorded copy is missing");
+    }
+    let r = backup(&w, "k");
+    assert!(r["stopped"].is_null(), "{r}");
+    let (recorded, on_disk) = check_disk(&w, "k");
+    assert_eq!(recorded, 150);
+    assert_eq!(on_disk, 150);
+    let leftovers: Vec<_> = walk(&w.path("k/objects"))
+        .into_iter()
+        .filter(|p| p.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(copies_histogram(&w)[1], 150);
+}
+
+#[test]
+fn a_full_disk_stops_cleanly_with_a_clear_message() {
+    if !is_root() {
+        panic!(
+            "this test mounts a tmpfs and must run as root (scripts/test.sh runs as root in CI)"
+        );
+    }
+    let w = World::new();
+    make_tree(&w, 80, 1000, 5000);
+    let mnt = w.path("tiny");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let st = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64m,nr_inodes=40",
+            "dsbfs-test",
+            mnt.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot mount a tmpfs");
+    let _unmount = Unmount(mnt.clone());
+    w.ok(["disk", "add", "tiny", mnt.join("disk").to_str().unwrap()]);
+    let out = w.run(["backup", "tiny", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("disk tiny is full"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let (recorded, on_disk) = check_disk(&w, "tiny");
+    assert!(
+        recorded > 0 && recorded == on_disk,
+        "{recorded} recorded, {on_disk} on disk"
+    );
+}
+
+#[test]
+fn the_wrong_disk_at_a_path_is_never_written() {
+    let w = World::new();
+    make_tree(&w, 5, 100, 1000);
+    add_disk(&w, "one", None);
+    add_disk(&w, "two", None);
+    backup(&w, "two");
+    // Disk "one" is taken away and disk "two" is mounted where "one" used to be.
+    std::fs::rename(w.path("one"), w.path("one-in-drawer")).unwrap();
+    std::fs::rename(w.path("two"), w.path("one")).unwrap();
+    let before = walk(&w.path("one"));
+    let out = w.run(["backup", "one"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("disk one is not connected"), "{err}");
+    assert_eq!(
+        walk(&w.path("one")),
+        before,
+        "nothing was written to the other disk"
+    );
+    // Adding a disk where another disk's identity lives is refused too.
+    let out = w.run(["disk", "add", "three", w.path("one").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds the dsbfs disk two"));
+}
+
+#[test]
+fn a_source_file_changed_after_the_scan_is_not_stored_under_the_old_hash() {
+    let w = World::new();
+    write(w.path("src/a.txt"), "version one");
+    write(w.path("src/b.txt"), "stable");
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok(["scan", "-q"]);
+    add_disk(&w, "d", None);
+    write(w.path("src/a.txt"), "version two");
+    let out = w.run(["backup", "d", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["source_changed"], 1, "{r}");
+    assert_eq!(r["copied"][0], 1);
+    let (recorded, on_disk) = check_disk(&w, "d");
+    assert_eq!((recorded, on_disk), (1, 1));
+    let s = w.json(["scan", "--json"]);
+    assert_eq!(
+        s["changed"]["files"], 1,
+        "the next scan re-hashes the flagged file: {s}"
+    );
+    backup(&w, "d");
+    assert_eq!(check_disk(&w, "d"), (2, 2));
+}
+
+#[test]
+fn dry_run_changes_nothing_and_orphans_are_removed() {
+    let w = World::new();
+    make_tree(&w, 10, 1000, 2000);
+    add_disk(&w, "d", None);
+    let plan = w.json(["backup", "d", "--dry-run", "--json"]);
+    assert_eq!(plan["plan_copy_objects"], 10);
+    assert_eq!(check_disk(&w, "d"), (0, 0));
+    backup(&w, "d");
+    assert_eq!(check_disk(&w, "d"), (10, 10));
+    std::fs::remove_file(w.path("src/d0/f0000")).unwrap();
+    w.ok(["scan", "-q"]);
+    let r = backup(&w, "d");
+    assert_eq!(r["deleted"][0], 1, "{r}");
+    assert_eq!(check_disk(&w, "d"), (9, 9));
+}
+
+#[test]
+fn disk_commands_manage_the_registry() {
+    let w = World::new();
+    make_tree(&w, 3, 100, 200);
+    add_disk(&w, "old", Some("1G"));
+    let out = w.run(["disk", "add", "bad,name", w.path("x").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::create_dir_all(w.path("full")).unwrap();
+    write(w.path("full/somefile"), "x");
+    let out = w.run(["disk", "add", "f", w.path("full").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    w.ok(["disk", "rename", "old", "new"]);
+    w.ok(["disk", "set", "new", "--size", "2G"]);
+    let list = w.json(["disk", "list", "--json"]);
+    assert_eq!(list[0]["name"], "new");
+    assert_eq!(list[0]["cap"], 2u64 << 30);
+    assert_eq!(list[0]["connected"], true);
+    backup(&w, "new");
+    let out = w.run(["disk", "remove", "new"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a disk with objects is not removed"
+    );
+    w.ok(["disk", "drop", "new"]);
+    assert_eq!(copies_histogram(&w)[0], 3);
+    assert!(
+        w.json(["disk", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let out = w.run(["backup", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Sorted relative paths and sizes of everything below `dir`.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            let len = e.metadata().unwrap().len();
+            out.push(format!("{} {len}", p.strip_prefix(dir).unwrap().display()));
+        }
+    }
+    out.sort();
+    out
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
