@@ -95,7 +95,7 @@ def main():
         with open(path, "wb") as f:
             if size:
                 # A unique 32-byte header, then a slice of the pool: distinct contents, fast.
-                off = header[0] | header[1] << 8 | header[2] << 16
+                off = (header[0] | header[1] << 8 | header[2] << 16) % POOL_SIZE
                 f.write((header + pool[off:off + size])[:size])
         if mode != 0o644:
             os.chmod(path, mode)
@@ -122,6 +122,7 @@ def main():
         n += 1
 
     folder = 0
+    photo_folders = set()
     while n < a.small:
         folder += 1
         left = a.small - n
@@ -132,6 +133,9 @@ def main():
         if kind < 55:
             date = "%04d-%02d-%02d" % (year, 1 + rng.below(12), 1 + rng.below(28))
             folder_rel = f"photos/{year}/{date} {rng.pick(EVENTS)}"
+            if folder_rel in photo_folders:  # the same day and event twice: a 2nd folder
+                folder_rel += f" {folder}"
+            photo_folders.add(folder_rel)
             first = rng.below(9000)
             for i in range(count):
                 ext = ".JPG" if rng.below(10) else rng.pick([".MOV", ".PNG", ".HEIC"])
@@ -194,6 +198,8 @@ def main():
         parent = os.path.dirname(d)
         if parent.startswith(root):
             dir_mtimes[parent] = max(dir_mtimes.get(parent, 0), t)
+    t = dir_mtimes.get(root, BASE_S * 10**9)
+    os.utime(root, ns=(t, t))
     all_dirs = sum(len(ds) for _, ds, _ in os.walk(root)) + 1
     print(f"files={files} nonempty={nonempty} bytes={total} dirs={all_dirs}")
 
