@@ -297,8 +297,11 @@ section_scan() {
             mkdir -p "$DSB_CAT"
             dsb source map /archive "$TREE" >"$LOGS/scan-dsb-map.$r.out" 2>&1
             measure dsb-update dsb update
-            if grep -aqE '^(ERROR|CRITICAL)|Traceback' "$LOGS/scan-dsb-update.$r.out"; then
-                note "round $r: dsb update reported errors (see logs/scan-dsb-update.$r.out)"
+            out=$LOGS/scan-dsb-update.$r.out
+            if grep -aqE '^(ERROR|CRITICAL)|Traceback' "$out"; then
+                note "round $r: dsb update reported errors (see $out)"
+            elif [ "$(grep -acE '^hash [0-9]+/[0-9]+: ' "$out")" != "$TREE_NONEMPTY" ]; then
+                note "round $r: dsb update hashed $(grep -acE '^hash [0-9]+/[0-9]+: ' "$out") files, expected $TREE_NONEMPTY"
             fi
             t_dsb+=("$T")
             t_init_dsb+=("${t_init[-1]}")
@@ -332,8 +335,13 @@ for s in "${SECTIONS[@]}"; do
 done
 
 BENCH_S=$(awk -v a="$BENCH_START" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b - a}')
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
-[ -z "$(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT + uncommitted changes"
+if [ "$DSBFS" = "$REPO/target/release/dsbfs" ]; then
+    COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
+    [ -z "$(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] ||
+        COMMIT="$COMMIT + uncommitted changes"
+else
+    COMMIT="(binary given with --dsbfs)"
+fi
 {
     echo "## dsbfs bench — $(date -u +%Y-%m-%dT%H:%MZ)"
     echo

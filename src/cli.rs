@@ -39,6 +39,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// List files in the catalog
     Ls(LsArgs),
+    /// Which disks hold each file, and whether they are connected
+    Where(WhereArgs),
+    /// Copy files out of the connected disks into DEST
+    Restore(RestoreArgs),
+    /// Re-hash every object on the connected disk NAME; quarantine bad ones and fix the catalog
+    Verify(VerifyArgs),
     /// Totals, files by number of copies, disks, and what is at risk
     Status(StatusArgs),
 }
@@ -92,6 +98,33 @@ pub struct LsArgs {
     /// Print only the paths, each ended by a NUL byte (for xargs -0)
     #[arg(short = '0', long)]
     pub print0: bool,
+    /// Only files with exactly N copies
+    #[arg(long, value_name = "N")]
+    pub copies: Option<u32>,
+    /// Only files with at least N copies
+    #[arg(long, value_name = "N")]
+    pub min_copies: Option<u32>,
+    /// Only files with at most N copies
+    #[arg(long, value_name = "N")]
+    pub max_copies: Option<u32>,
+    /// Only files with fewer copies than wanted
+    #[arg(long)]
+    pub at_risk: bool,
+    /// Only files with a copy on DISK
+    #[arg(long, value_name = "DISK")]
+    pub on: Option<String>,
+    /// Only files with no copy on DISK
+    #[arg(long, value_name = "DISK")]
+    pub not_on: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WhereArgs {
+    /// Virtual paths of files (as `dsbfs ls` shows them)
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -157,6 +190,33 @@ pub struct BackupArgs {
     /// Never remove needed objects from the disk to make room
     #[arg(long)]
     pub no_evict: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The folder to restore into (created if missing)
+    pub dest: PathBuf,
+    /// Virtual paths or globs to restore (default: everything)
+    pub patterns: Vec<PathBuf>,
+    /// Read only from this disk
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
+    /// Print the smallest set of disks that holds the selection, in the order to plug them
+    #[arg(long)]
+    pub plan: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The disk to check (it must be connected)
+    pub name: String,
+    /// Only report: move nothing, change no record
+    #[arg(long)]
+    pub check: bool,
     #[arg(long)]
     pub json: bool,
 }

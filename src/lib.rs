@@ -8,10 +8,13 @@ pub mod cmd;
 pub mod disks;
 pub mod mounts;
 pub mod placement;
+pub mod restore;
 pub mod rules;
 pub mod scan;
+pub mod select;
 pub mod store;
 pub mod util;
+pub mod verify;
 
 /// An error in what the user asked for (exit code 2), as opposed to one met while working (1).
 #[derive(Debug, thiserror::Error)]

@@ -157,6 +157,26 @@ pub fn fsync_parent(p: &Path) -> Result<()> {
     }
 }
 
+/// Opens `path` relative to `dir`, refusing to leave `dir` or to follow any symlink on
+/// the way: what keeps a crafted disk or catalog from reaching outside its folder.
+pub fn open_beneath(
+    dir: impl std::os::fd::AsFd,
+    path: &(impl nix::NixPath + ?Sized),
+    flags: nix::fcntl::OFlag,
+    mode: u32,
+) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .mode(nix::sys::stat::Mode::from_bits_truncate(mode))
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    nix::fcntl::openat2(dir, path, how)
+}
+
 /// Writes a small file atomically: temp name, fsync, rename, fsync the folder.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;

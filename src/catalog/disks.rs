@@ -159,3 +159,53 @@ impl Catalog {
         Ok(())
     }
 }
+
+impl Catalog {
+    /// The objects recorded on a disk, ordered by hash: (id, hash, size).
+    pub fn disk_objects(&self, disk: i64) -> Result<Vec<(i64, [u8; 32], u64)>> {
+        let mut st = self.conn.prepare(
+            "SELECT o.id, o.hash, o.size FROM copies c JOIN objects o ON o.id = c.object
+             WHERE c.disk = ?1 ORDER BY o.hash",
+        )?;
+        let rows = st.query_map([disk], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, hash, size) = row?;
+            if let Ok(h) = <[u8; 32]>::try_from(hash) {
+                out.push((id, h, size as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object with this hash, if the catalog knows it: (id, size).
+    pub fn object_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(i64, u64)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, size FROM objects WHERE hash = ?1")?
+            .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .optional()?)
+    }
+
+    pub fn verify_cursor(&self, disk: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self.conn.query_row(
+            "SELECT verify_cursor FROM disks WHERE id = ?1",
+            [disk],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn set_verify_cursor(&self, disk: i64, cursor: Option<&[u8]>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE disks SET verify_cursor = ?2 WHERE id = ?1",
+            params![disk, cursor],
+        )?;
+        Ok(())
+    }
+}

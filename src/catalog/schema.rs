@@ -80,6 +80,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX copies_disk ON copies(disk, object);
     ",
+    // 2: `verify` resumes where it stopped.
+    "ALTER TABLE disks ADD COLUMN verify_cursor BLOB;",
 ];
 
 /// The format this build writes.

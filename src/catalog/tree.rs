@@ -415,13 +415,17 @@ pub struct Protection {
 }
 
 impl Catalog {
-    /// Copies per object, for listings.
-    pub fn copy_counts(&self) -> Result<std::collections::HashMap<i64, u32>> {
+    /// The disks holding each object, for listings.
+    pub fn holder_sets(&self) -> Result<std::collections::HashMap<i64, Vec<i64>>> {
+        let mut out: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
         let mut st = self
             .conn
-            .prepare("SELECT object, count(*) FROM copies GROUP BY object")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .prepare("SELECT object, disk FROM copies ORDER BY object, disk")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            out.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+        Ok(out)
     }
 
     pub fn protection(&self) -> Result<Protection> {

@@ -3,10 +3,10 @@
 use super::{Ctx, print_path_line};
 use crate::catalog::Kind;
 use crate::cli::LsArgs;
-use crate::util::{hex, normalize_vpath, path_bytes, vpath_within};
+use crate::select::PathMatcher;
+use crate::util::{hex, path_bytes};
 use anyhow::Result;
 use serde::Serialize;
-use std::os::unix::ffi::OsStrExt;
 
 #[derive(Serialize)]
 struct Row {
@@ -26,13 +26,44 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
         .map(path_bytes)
         .map(PathMatcher::new)
         .transpose()?;
-    let counts = cat.copy_counts()?;
+    let holders = cat.holder_sets()?;
+    let disk_id = |name: &Option<String>| -> Result<Option<i64>> {
+        name.as_deref()
+            .map(|n| {
+                cat.disk(n)
+                    .map(|d| d.id)
+                    .map_err(|e| crate::usage(e.to_string()))
+            })
+            .transpose()
+    };
+    let (on, not_on) = (disk_id(&args.on)?, disk_id(&args.not_on)?);
+    let copy_filter = args.copies.is_some()
+        || args.min_copies.is_some()
+        || args.max_copies.is_some()
+        || args.at_risk
+        || on.is_some()
+        || not_on.is_some();
     let mut rows = Vec::new();
     for (path, v) in cat.current_files()? {
         if v.attr.kind == Kind::Dir || matcher.as_ref().is_some_and(|m| !m.matches(&path)) {
             continue;
         }
-        let copies = v.object.and_then(|o| counts.get(&o).copied()).unwrap_or(0);
+        let disks: &[i64] = v
+            .object
+            .and_then(|o| holders.get(&o))
+            .map_or(&[], |d| d.as_slice());
+        let copies = disks.len() as u32;
+        if copy_filter
+            && (v.object.is_none()
+                || args.copies.is_some_and(|n| copies != n)
+                || args.min_copies.is_some_and(|n| copies < n)
+                || args.max_copies.is_some_and(|n| copies > n)
+                || (args.at_risk && copies >= v.copies)
+                || on.is_some_and(|d| !disks.contains(&d))
+                || not_on.is_some_and(|d| disks.contains(&d)))
+        {
+            continue;
+        }
         if args.print0 {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -60,53 +91,4 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     }
     Ok(crate::exit::OK)
-}
-
-/// A virtual path (matches itself and everything below) or a glob over whole virtual paths.
-pub enum PathMatcher {
-    Prefix(Vec<u8>),
-    Glob(globset::GlobMatcher),
-}
-
-impl PathMatcher {
-    pub fn new(pattern: &[u8]) -> Result<PathMatcher> {
-        if pattern.iter().any(|b| b"*?[{".contains(b)) {
-            let text = std::str::from_utf8(pattern)
-                .map_err(|_| crate::usage("a glob pattern must be UTF-8"))?;
-            let glob = globset::GlobBuilder::new(text)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| crate::usage(format!("bad pattern {text:?}: {e}")))?;
-            Ok(PathMatcher::Glob(glob.compile_matcher()))
-        } else {
-            Ok(PathMatcher::Prefix(
-                normalize_vpath(pattern).map_err(|e| crate::usage(e.to_string()))?,
-            ))
-        }
-    }
-
-    pub fn matches(&self, path: &[u8]) -> bool {
-        match self {
-            PathMatcher::Prefix(p) => vpath_within(path, p),
-            PathMatcher::Glob(g) => {
-                g.is_match(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_match_subtrees_and_globs_match_whole_paths() {
-        let p = PathMatcher::new(b"/photos").unwrap();
-        assert!(p.matches(b"/photos/a.jpg") && p.matches(b"/photos") && !p.matches(b"/photosx"));
-        let g = PathMatcher::new(b"/photos/**/*.jpg").unwrap();
-        assert!(g.matches(b"/photos/2024/x/a.jpg"));
-        assert!(!g.matches(b"/docs/a.jpg"));
-        let star = PathMatcher::new(b"/*.txt").unwrap();
-        assert!(star.matches(b"/a.txt") && !star.matches(b"/d/a.txt"));
-    }
 }

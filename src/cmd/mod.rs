@@ -3,8 +3,10 @@
 mod backup;
 mod disk;
 mod ls;
+mod restore;
 mod source;
 mod status;
+mod where_;
 
 use crate::catalog::Catalog;
 use crate::cli::{Cli, Command};
@@ -43,6 +45,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Disk(c) => disk::run(&ctx, c),
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Ls(a) => ls::run(&ctx, a),
+        Command::Where(a) => where_::run(&ctx, a),
+        Command::Restore(a) => restore::run(&ctx, a),
+        Command::Verify(a) => verify(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
     }
 }
@@ -106,4 +111,51 @@ pub fn print_path_line(prefix: &str, path: &[u8]) {
     let _ = out.write_all(prefix.as_bytes());
     let _ = out.write_all(path);
     let _ = out.write_all(b"\n");
+}
+
+fn verify(ctx: &Ctx, a: crate::cli::VerifyArgs) -> Result<u8> {
+    let cat = ctx.open()?;
+    let disk = crate::disks::require(&cat, &a.name)?;
+    let r = crate::verify::verify(&cat, &disk, !a.check, ctx.progress(a.json))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if !ctx.quiet {
+        println!(
+            "verified {} objects ({}) on {}{}: {} damaged, {} missing, {} unknown files, {} found and recorded",
+            r.checked.0,
+            crate::util::format_size(r.checked.1),
+            r.disk,
+            if r.resumed { " (resumed)" } else { "" },
+            r.damaged.len(),
+            r.missing.len(),
+            r.unknown.len(),
+            r.adopted
+        );
+        for d in &r.damaged {
+            println!(
+                "damaged: {d}{}",
+                if a.check {
+                    ""
+                } else {
+                    " (moved to quarantine)"
+                }
+            );
+        }
+        for m in &r.missing {
+            println!("missing: {m}");
+        }
+        for u in &r.unknown {
+            println!("unknown: {u}");
+        }
+        if r.needs_attention() && !a.check {
+            println!(
+                "the catalog was corrected: run `dsbfs backup` with another disk to restore the lost copies"
+            );
+        }
+    }
+    Ok(if r.needs_attention() {
+        crate::exit::ATTENTION
+    } else {
+        crate::exit::OK
+    })
 }

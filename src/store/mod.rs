@@ -6,19 +6,21 @@
 //! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
 //! the store.
 
+use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub const IDENTITY_FILE: &str = "dsbfs-disk.json";
 pub const CATALOG_COPY: &str = "dsbfs-catalog.db";
 pub const OBJECTS_DIR: &str = "objects";
+pub const QUARANTINE_DIR: &str = "quarantine";
 pub const FORMAT: u32 = 1;
 /// Prefix of objects being written; never a valid object name.
 const TMP_PREFIX: &str = ".tmp-";
@@ -69,20 +71,6 @@ pub struct Staged {
     fan: String,
     tmp: String,
     name: String,
-}
-
-fn beneath() -> ResolveFlag {
-    ResolveFlag::RESOLVE_BENEATH
-        | ResolveFlag::RESOLVE_NO_SYMLINKS
-        | ResolveFlag::RESOLVE_NO_MAGICLINKS
-}
-
-fn open_beneath(dir: impl AsFd, path: &str, flags: OFlag, mode: u32) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-        .mode(Mode::from_bits_truncate(mode))
-        .resolve(beneath());
-    openat2(dir, path, how)
 }
 
 impl Store {
@@ -157,7 +145,7 @@ impl Store {
         let (fan, name) = object_name(hash);
         let fd = open_beneath(
             &self.root_fd,
-            &format!("{OBJECTS_DIR}/{fan}/{name}"),
+            format!("{OBJECTS_DIR}/{fan}/{name}").as_str(),
             OFlag::O_RDONLY,
             0,
         )?;
@@ -198,7 +186,7 @@ impl Store {
         let tmp = format!("{TMP_PREFIX}{name}-{}", std::process::id());
         let fd = open_beneath(
             &dir,
-            &tmp,
+            tmp.as_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
             0o644,
         )
@@ -254,6 +242,39 @@ impl Store {
                 format!("cannot remove object {name} from {}", self.root.display())
             }),
         }
+    }
+
+    /// Moves a damaged or unwanted object out of the store into `quarantine/`, where
+    /// nothing reads it but a person can still inspect it.
+    pub fn quarantine(&self, hash: &[u8; 32]) -> Result<()> {
+        let (fan, name) = object_name(hash);
+        match nix::sys::stat::mkdirat(
+            &self.root_fd,
+            QUARANTINE_DIR,
+            Mode::from_bits_truncate(0o700),
+        ) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let q = open_beneath(
+            &self.root_fd,
+            QUARANTINE_DIR,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            0,
+        )?;
+        let dir = self.fan_dir(&fan, false)?;
+        nix::fcntl::renameat(
+            &dir,
+            name.as_str(),
+            &q,
+            format!("{name}.{}", crate::util::now()).as_str(),
+        )
+        .with_context(|| {
+            format!(
+                "cannot move object {name} to quarantine on {}",
+                self.root.display()
+            )
+        })
     }
 
     /// Removes temporary files left by an interrupted backup.
