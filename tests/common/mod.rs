@@ -126,3 +126,114 @@ pub fn odd_names() -> Vec<Vec<u8>> {
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// Everything a restore or a mount must reproduce about a tree: per path, its type,
+/// mode, mtime (ns), owner, size and content hash or link target.
+pub fn tree_signature(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let what = if m.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else if m.file_type().is_symlink() {
+                format!("link->{}", std::fs::read_link(&p).unwrap().display())
+            } else {
+                format!(
+                    "file {} {}",
+                    m.len(),
+                    dsbfs::util::hex(&dsbfs::scan::hash::sha256(&std::fs::read(&p).unwrap()))
+                )
+            };
+            let rel = p.strip_prefix(root).unwrap();
+            let mtime = if m.file_type().is_symlink() {
+                0
+            } else {
+                m.mtime() * 1_000_000_000 + m.mtime_nsec()
+            };
+            out.push(format!(
+                "{:?} {what} mode={:o} uid={} gid={} mtime={mtime}",
+                rel.as_os_str(),
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A source tree with everything restore and mount must get right: odd names, symlinks,
+/// empty folders, modes, old mtimes, a hard link, files of several sizes.
+pub fn rich_tree(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for (i, name) in odd_names().iter().enumerate() {
+        write(
+            bytes_path(&root.join("odd"), name),
+            vec![i as u8; 1000 + i * 300],
+        );
+    }
+    for i in 0..30 {
+        write(
+            root.join(format!("photos/{}/img{i:03}.jpg", 2000 + i % 3)),
+            vec![(i * 7) as u8; 5000 + i * 4000],
+        );
+    }
+    write(root.join("docs/private.txt"), "only mine");
+    std::fs::set_permissions(
+        root.join("docs/private.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    write(root.join("bin/tool.sh"), "#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        root.join("bin/tool.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    write(root.join("empty-file"), "");
+    std::fs::create_dir_all(root.join("empty/nested/deeper")).unwrap();
+    std::os::unix::fs::symlink("../docs/private.txt", root.join("bin/link-to-doc")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/dangling", root.join("dangling")).unwrap();
+    std::fs::hard_link(
+        root.join("photos/2000/img000.jpg"),
+        root.join("photos/hardlinked.jpg"),
+    )
+    .unwrap();
+    write(
+        root.join("big.bin"),
+        (0..3_000_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    // Old, distinct mtimes everywhere (folders last, since writing into them moves theirs).
+    let mut paths: Vec<_> = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            paths.push(p);
+        }
+    }
+    paths.push(root.to_path_buf());
+    paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for (i, p) in paths.iter().enumerate() {
+        let t = nix::sys::time::TimeSpec::new(1_500_000_000 + i as i64 * 3600, 123_456_789);
+        nix::sys::stat::utimensat(
+            std::os::fd::AsFd::as_fd(&std::fs::File::open("/").unwrap()),
+            p.as_path(),
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+    }
+}

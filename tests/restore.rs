@@ -1,0 +1,202 @@
+//! `dsbfs restore`, `verify` and `where` on folder-disks.
+
+mod common;
+
+use common::*;
+
+fn setup(w: &World) {
+    rich_tree(&w.path("src"));
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok(["scan", "-q"]);
+}
+
+fn add_disk(w: &World, name: &str, size: Option<u64>) {
+    let dir = w.path(name);
+    let size = size.map(|s| s.to_string());
+    let mut args = vec!["disk", "add", name, dir.to_str().unwrap()];
+    if let Some(s) = &size {
+        args.extend(["--size", s.as_str()]);
+    }
+    w.ok(args);
+}
+
+fn total_bytes(w: &World) -> u64 {
+    w.json(["status", "--json"])["protection"]["by_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[1].as_u64().unwrap())
+        .sum()
+}
+
+fn unplug(w: &World, name: &str) {
+    std::fs::rename(w.path(name), w.path(&format!("{name}.drawer"))).unwrap();
+}
+
+fn plug(w: &World, name: &str) {
+    std::fs::rename(w.path(&format!("{name}.drawer")), w.path(name)).unwrap();
+}
+
+#[test]
+fn restoring_from_two_disks_plugged_in_turn_gives_the_source_tree_back() {
+    let w = World::new();
+    setup(&w);
+    let total = total_bytes(&w);
+    // Each disk holds about 60%: neither alone has everything.
+    add_disk(&w, "a", Some(total * 6 / 10));
+    add_disk(&w, "b", Some(total * 6 / 10 + 400_000));
+    w.ok(["backup", "a", "-q"]);
+    w.ok(["backup", "b", "-q"]);
+    let dest = w.path("restored");
+
+    unplug(&w, "b");
+    let out = w.run(["restore", dest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "not everything is on disk a");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("still missing") && text.contains("disk b"),
+        "{text}"
+    );
+    plug(&w, "b");
+    unplug(&w, "a");
+    let r = w.json(["restore", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(r["missing_files"], 0, "{r}");
+    assert!(
+        r["already_there"].as_u64().unwrap() > 0,
+        "the second run continues: {r}"
+    );
+
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(w.path("src"))
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert_eq!(tree_signature(&w.path("src")), tree_signature(&dest));
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(dest.join(p)).unwrap().ino();
+    assert_eq!(
+        ino("photos/2000/img000.jpg"),
+        ino("photos/hardlinked.jpg"),
+        "hard links are restored as links"
+    );
+}
+
+#[test]
+fn a_pattern_restores_only_the_selection_and_plan_names_the_disks() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("some");
+    let r = w.json(["restore", dest.to_str().unwrap(), "/photos/2001", "--json"]);
+    assert_eq!(r["restored"][0], 10, "{r}");
+    assert!(dest.join("photos/2001/img001.jpg").is_file());
+    assert!(!dest.join("docs").exists());
+    let plan = w.json(["restore", dest.to_str().unwrap(), "--plan", "--json"]);
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(plan["steps"][0]["disk"], "a");
+}
+
+#[test]
+fn a_flipped_byte_is_found_quarantined_and_the_copy_made_again() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    add_disk(&w, "b", None);
+    w.ok(["backup", "a", "-q"]);
+    let where_ = w.json(["where", "/big.bin", "--json"]);
+    let hash = where_[0]["sha256"].as_str().unwrap().to_string();
+    let object = w.path(&format!("a/objects/{}/{hash}", &hash[..2]));
+    let mut data = std::fs::read(&object).unwrap();
+    data[1_000_000] ^= 0x01;
+    std::fs::write(&object, &data).unwrap();
+
+    let report = w.json(["verify", "a", "--json"]);
+    assert_eq!(report["damaged"].as_array().unwrap().len(), 1, "{report}");
+    assert!(report["damaged"][0].as_str().unwrap().starts_with(&hash));
+    assert!(!object.exists(), "moved out of the store");
+    assert_eq!(
+        std::fs::read_dir(w.path("a/quarantine")).unwrap().count(),
+        1
+    );
+    let where_ = w.json(["where", "/big.bin", "--json"]);
+    assert_eq!(
+        where_[0]["disks"].as_array().unwrap().len(),
+        0,
+        "the catalog forgot the bad copy"
+    );
+    let list = w.json(["disk", "list", "--json"]);
+    assert!(list[0]["last_verify"].is_i64(), "{list}");
+
+    w.ok(["backup", "b", "-q"]);
+    let where_ = w.json(["where", "/big.bin", "--json"]);
+    assert_eq!(where_[0]["disks"][0]["disk"], "b");
+    let again = w.json(["verify", "a", "--json"]);
+    assert!(again["damaged"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_corrupt_object_fails_loudly_and_another_disk_is_used() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    add_disk(&w, "b", None);
+    w.ok(["backup", "a", "-q"]);
+    w.ok(["backup", "b", "-q"]);
+    let hash = w.json(["where", "/big.bin", "--json"])[0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for d in ["a", "b"] {
+        let object = w.path(&format!("{d}/objects/{}/{hash}", &hash[..2]));
+        let mut data = std::fs::read(&object).unwrap();
+        data[5] ^= 0xff;
+        if d == "a" {
+            std::fs::write(&object, &data).unwrap();
+        }
+    }
+    // Disk a's copy is bad, b's is good: the restore uses b and says so.
+    let dest = w.path("out");
+    let out = w.run(["restore", dest.to_str().unwrap(), "/big.bin", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["restored"][0], 1);
+    assert!(r["corrupt"][0].as_str().unwrap().contains("disk a"), "{r}");
+    assert_eq!(
+        std::fs::read(dest.join("big.bin")).unwrap(),
+        std::fs::read(w.path("src/big.bin")).unwrap()
+    );
+
+    // With only the bad copy connected, nothing corrupt lands under the final name.
+    unplug(&w, "b");
+    let dest2 = w.path("out2");
+    let out = w.run(["restore", dest2.to_str().unwrap(), "/big.bin", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!dest2.join("big.bin").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dest2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn where_names_the_disks_and_whether_they_are_connected() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    unplug(&w, "a");
+    let r = w.json(["where", "/docs/private.txt", "--json"]);
+    assert_eq!(r[0]["disks"][0]["disk"], "a");
+    assert_eq!(r[0]["disks"][0]["connected"], false);
+    let out = w.run(["where", "/no/such/file"]);
+    assert_eq!(out.status.code(), Some(1));
+}
