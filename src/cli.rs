@@ -131,6 +131,9 @@ pub struct WhereArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
+    /// Show what would fall below its wanted copies if DISK died
+    #[arg(long, value_name = "DISK")]
+    pub simulate_drop: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -169,6 +172,16 @@ pub enum DiskCmd {
     Drop { name: String },
     /// Forget a disk that holds nothing
     Remove { name: String },
+    /// Adopt files of an older backup in PATH (on disk NAME) into its store, without copying
+    Discover {
+        name: String,
+        path: PathBuf,
+        /// Move the files into the store instead of hard-linking them (frees their old names)
+        #[arg(long)]
+        r#move: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod discover;
 pub mod disks;
 pub mod mounts;
 pub mod placement;

@@ -19,6 +19,8 @@ pub struct DiskRecord {
     pub added: i64,
     pub last_backup: Option<i64>,
     pub last_verify: Option<i64>,
+    /// Room dsbfs had on the disk when it was last connected (for planning while offline).
+    pub last_free: Option<u64>,
 }
 
 /// A change to a disk's record (`disk set`, or a disk found at a new place).
@@ -29,9 +31,11 @@ pub struct DiskUpdate {
     pub name: Option<String>,
     pub last_backup: Option<i64>,
     pub last_verify: Option<i64>,
+    pub last_free: Option<u64>,
 }
 
-const DISK_COLS: &str = "id, name, uuid, path, mount_rel, cap, added, last_backup, last_verify";
+const DISK_COLS: &str =
+    "id, name, uuid, path, mount_rel, cap, added, last_backup, last_verify, last_free";
 
 fn disk_from_row(r: &Row) -> rusqlite::Result<DiskRecord> {
     Ok(DiskRecord {
@@ -44,6 +48,7 @@ fn disk_from_row(r: &Row) -> rusqlite::Result<DiskRecord> {
         added: r.get(6)?,
         last_backup: r.get(7)?,
         last_verify: r.get(8)?,
+        last_free: r.get::<_, Option<i64>>(9)?.map(|f| f as u64),
     })
 }
 
@@ -104,6 +109,12 @@ impl Catalog {
             self.conn.execute(
                 "UPDATE disks SET last_backup = ?2 WHERE id = ?1",
                 params![id, t],
+            )?;
+        }
+        if let Some(f) = u.last_free {
+            self.conn.execute(
+                "UPDATE disks SET last_free = ?2 WHERE id = ?1",
+                params![id, f as i64],
             )?;
         }
         if let Some(t) = u.last_verify {

@@ -80,8 +80,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX copies_disk ON copies(disk, object);
     ",
-    // 2: `verify` resumes where it stopped.
-    "ALTER TABLE disks ADD COLUMN verify_cursor BLOB;",
+    // 2: `verify` resumes where it stopped; `status` plans for disks that are offline.
+    "ALTER TABLE disks ADD COLUMN verify_cursor BLOB;
+     ALTER TABLE disks ADD COLUMN last_free INTEGER;",
 ];
 
 /// The format this build writes.

@@ -429,15 +429,20 @@ impl Catalog {
     }
 
     pub fn protection(&self) -> Result<Protection> {
+        self.protection_without(None)
+    }
+
+    /// Protection as it would be if disk `lost` were gone.
+    pub fn protection_without(&self, lost: Option<i64>) -> Result<Protection> {
         let mut p = Protection::default();
         let mut st = self.conn.prepare(
             "SELECT min(n, 3), count(*), sum(size), sum(n < wanted), sum(CASE WHEN n < wanted THEN size ELSE 0 END)
              FROM (SELECT v.size, v.copies AS wanted,
-                     (SELECT count(*) FROM copies c WHERE c.object = v.object) AS n
+                     (SELECT count(*) FROM copies c WHERE c.object = v.object AND c.disk IS NOT ?1) AS n
                    FROM versions v WHERE v.end_scan IS NULL AND v.kind = 2 AND v.object IS NOT NULL)
              GROUP BY 1",
         )?;
-        let mut rows = st.query([])?;
+        let mut rows = st.query([lost])?;
         while let Some(r) = rows.next()? {
             let bucket = r.get::<_, i64>(0)? as usize;
             p.by_copies[bucket] = (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64);

@@ -85,6 +85,7 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
                 added: crate::util::now(),
                 last_backup: None,
                 last_verify: None,
+                last_free: None,
             };
             cat.add_disk(&rec)?;
             if !ctx.quiet {
@@ -188,6 +189,35 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
                     after.below_wanted.0
                 );
             }
+        }
+        DiskCmd::Discover {
+            name,
+            path,
+            r#move,
+            json,
+        } => {
+            let disk = crate::disks::require(&cat, &name)?;
+            let r = crate::discover::discover(&cat, &disk, &path, r#move)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if !ctx.quiet {
+                println!(
+                    "looked at {} files, hashed {}: adopted {} ({}) without copying, {} already there",
+                    r.files_seen,
+                    r.hashed,
+                    r.adopted.0,
+                    format_size(r.adopted.1),
+                    r.already_there
+                );
+                for e in &r.errors {
+                    eprintln!("dsbfs: {e}");
+                }
+            }
+            return Ok(if r.errors.is_empty() {
+                crate::exit::OK
+            } else {
+                crate::exit::ATTENTION
+            });
         }
         DiskCmd::Remove { name } => {
             let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;

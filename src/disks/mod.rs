@@ -141,6 +141,7 @@ mod tests {
             added: 0,
             last_backup: None,
             last_verify: None,
+            last_free: None,
         }
     }
 

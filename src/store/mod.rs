@@ -244,6 +244,31 @@ impl Store {
         }
     }
 
+    /// Takes an existing file on the same filesystem in as an object without copying
+    /// its bytes: a hard link (the file stays where it is) or a rename. The caller has
+    /// checked its hash. Returns false when the object was already there.
+    pub fn adopt(&self, src: &Path, hash: &[u8; 32], rename: bool) -> Result<bool> {
+        let (fan, name) = object_name(hash);
+        let dir = self.fan_dir(&fan, true)?;
+        let cwd = nix::fcntl::AT_FDCWD;
+        let done = if rename {
+            nix::fcntl::renameat(cwd, src, &dir, name.as_str())
+        } else {
+            nix::unistd::linkat(cwd, src, &dir, name.as_str(), nix::fcntl::AtFlags::empty())
+        };
+        match done {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::EEXIST) => Ok(false),
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "cannot adopt {} into {}",
+                    src.display(),
+                    self.root.display()
+                )
+            }),
+        }
+    }
+
     /// Moves a damaged or unwanted object out of the store into `quarantine/`, where
     /// nothing reads it but a person can still inspect it.
     pub fn quarantine(&self, hash: &[u8; 32]) -> Result<()> {
