@@ -1,6 +1,7 @@
 //! The command line, as clap definitions (also the source of the man pages and completions).
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 use std::path::PathBuf;
 
 /// Back up an archive larger than any disk onto a drawer of offline disks, and browse it as a read-only filesystem.
@@ -45,6 +46,15 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Re-hash every object on the connected disk NAME; quarantine bad ones and fix the catalog
     Verify(VerifyArgs),
+    /// Print the shell code that completes dsbfs commands, disk names and paths
+    Completions {
+        /// bash, zsh or fish. bash: `source <(dsbfs completions bash)`; zsh likewise; fish: `dsbfs completions fish | source`
+        #[arg(hide_possible_values = true)]
+        shell: crate::complete::Shell,
+    },
+    /// Write the man pages into DIR
+    #[command(hide = true)]
+    GenMan { dir: PathBuf },
     /// Totals, files by number of copies, disks, and what is at risk
     Status(StatusArgs),
 }
@@ -65,9 +75,13 @@ pub enum SourceCmd {
         json: bool,
     },
     /// Remove the mapping at VPATH (its files leave the catalog's current tree at the next scan)
-    Remove { vpath: PathBuf },
+    Remove {
+        #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
+        vpath: PathBuf,
+    },
     /// Set rules for VPATH and everything below it
     Set {
+        #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
         vpath: PathBuf,
         /// Gitignore-style pattern to leave out (repeat; replaces the list)
         #[arg(long, value_name = "GLOB")]
@@ -94,6 +108,7 @@ pub struct ScanArgs {
 #[derive(Args, Debug)]
 pub struct LsArgs {
     /// A virtual path (lists it and everything below) or a glob such as '/photos/**/*.jpg'
+    #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub pattern: Option<PathBuf>,
     /// Print only the paths, each ended by a NUL byte (for xargs -0)
     #[arg(short = '0', long)]
@@ -111,10 +126,10 @@ pub struct LsArgs {
     #[arg(long)]
     pub at_risk: bool,
     /// Only files with a copy on DISK
-    #[arg(long, value_name = "DISK")]
+    #[arg(long, value_name = "DISK", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub on: Option<String>,
     /// Only files with no copy on DISK
-    #[arg(long, value_name = "DISK")]
+    #[arg(long, value_name = "DISK", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub not_on: Option<String>,
     #[arg(long)]
     pub json: bool,
@@ -123,7 +138,7 @@ pub struct LsArgs {
 #[derive(Args, Debug)]
 pub struct WhereArgs {
     /// Virtual paths of files (as `dsbfs ls` shows them)
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub paths: Vec<PathBuf>,
     #[arg(long)]
     pub json: bool,
@@ -132,7 +147,7 @@ pub struct WhereArgs {
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// Show what would fall below its wanted copies if DISK died
-    #[arg(long, value_name = "DISK")]
+    #[arg(long, value_name = "DISK", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub simulate_drop: Option<String>,
     #[arg(long)]
     pub json: bool,
@@ -158,6 +173,7 @@ pub enum DiskCmd {
     },
     /// Change a disk's size cap or where it is
     Set {
+        #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
         /// New cap (500G, 1.5T), or "auto" to follow the free space
         #[arg(long)]
@@ -167,13 +183,24 @@ pub enum DiskCmd {
         path: Option<PathBuf>,
     },
     /// Rename a disk
-    Rename { old: String, new: String },
+    Rename {
+        #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
+        old: String,
+        new: String,
+    },
     /// The disk is lost: forget it and every copy it held
-    Drop { name: String },
+    Drop {
+        #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
+        name: String,
+    },
     /// Forget a disk that holds nothing
-    Remove { name: String },
+    Remove {
+        #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
+        name: String,
+    },
     /// Adopt files of an older backup in PATH (on disk NAME) into its store, without copying
     Discover {
+        #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
         path: PathBuf,
         /// Move the files into the store instead of hard-linking them (frees their old names)
@@ -187,6 +214,7 @@ pub enum DiskCmd {
 #[derive(Args, Debug)]
 pub struct BackupArgs {
     /// The disk to fill (it must be connected)
+    #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub name: String,
     /// Scan the sources first
     #[arg(long)]
@@ -212,9 +240,10 @@ pub struct RestoreArgs {
     /// The folder to restore into (created if missing)
     pub dest: PathBuf,
     /// Virtual paths or globs to restore (default: everything)
+    #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub patterns: Vec<PathBuf>,
     /// Read only from this disk
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub from: Option<String>,
     /// Print the smallest set of disks that holds the selection, in the order to plug them
     #[arg(long)]
@@ -226,6 +255,7 @@ pub struct RestoreArgs {
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The disk to check (it must be connected)
+    #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub name: String,
     /// Only report: move nothing, change no record
     #[arg(long)]

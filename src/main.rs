@@ -3,6 +3,7 @@ use dsbfs::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match dsbfs::cmd::run(cli) {

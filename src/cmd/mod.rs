@@ -48,6 +48,15 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Where(a) => where_::run(&ctx, a),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Verify(a) => verify(&ctx, a),
+        Command::Completions { shell } => {
+            crate::complete::registration(shell, &mut std::io::stdout())?;
+            Ok(crate::exit::OK)
+        }
+        Command::GenMan { dir } => {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("dsbfs.1"), crate::manpage::render())?;
+            Ok(crate::exit::OK)
+        }
         Command::Status(a) => status::run(&ctx, a),
     }
 }
