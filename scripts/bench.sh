@@ -348,6 +348,7 @@ if [ "$DSBFS" = "$REPO/target/release/dsbfs" ]; then
     COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
     [ -z "$(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ] ||
         COMMIT="$COMMIT + uncommitted changes"
+    [ "$BUILD" = 1 ] || COMMIT="$COMMIT (binary not rebuilt: --no-build)"
 else
     COMMIT="(binary given with --dsbfs)"
 fi

@@ -46,6 +46,15 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Re-hash every object on the connected disk NAME; quarantine bad ones and fix the catalog
     Verify(VerifyArgs),
+    /// Stay running: rescan now and then, and back up to each disk as soon as it is connected
+    Watch {
+        /// How often to rescan the sources (e.g. 30m, 6h)
+        #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
+        scan_every: std::time::Duration,
+        /// How often to look for disks that appear without a mount event (e.g. 30s)
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        poll: std::time::Duration,
+    },
     /// Print the shell code that completes dsbfs commands, disk names and paths
     Completions {
         /// bash, zsh or fish. bash: `source <(dsbfs completions bash)`; zsh likewise; fish: `dsbfs completions fish | source`

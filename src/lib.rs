@@ -18,6 +18,7 @@ pub mod select;
 pub mod store;
 pub mod util;
 pub mod verify;
+pub mod watch;
 
 /// An error in what the user asked for (exit code 2), as opposed to one met while working (1).
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Where(a) => where_::run(&ctx, a),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Verify(a) => verify(&ctx, a),
+        Command::Watch { scan_every, poll } => {
+            crate::watch::watch(
+                &ctx.catalog_path,
+                &crate::watch::WatchOptions { scan_every, poll },
+            )?;
+            Ok(crate::exit::OK)
+        }
         Command::Completions { shell } => {
             crate::complete::registration(shell, &mut std::io::stdout())?;
             Ok(crate::exit::OK)
