@@ -200,3 +200,63 @@ fn where_names_the_disks_and_whether_they_are_connected() {
     let out = w.run(["where", "/no/such/file"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn one_surviving_disk_mounted_read_only_elsewhere_restores_everything_it_holds() {
+    assert!(
+        is_root(),
+        "this test bind-mounts a folder read-only and must run as root"
+    );
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    // The computer is gone; the drive turns up at another mount point, read-only.
+    std::fs::remove_file(&w.catalog).unwrap();
+    let elsewhere = w.path("media/usb");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::rename(w.path("a"), w.path("media/usb/old-name")).unwrap();
+    let ro = w.path("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let bind = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    bind(&[
+        "--bind",
+        w.path("media/usb/old-name").to_str().unwrap(),
+        ro.to_str().unwrap(),
+    ]);
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _guard = Unmount(ro.clone());
+    bind(&["-o", "remount,ro,bind", ro.to_str().unwrap()]);
+
+    let copy = ro.join("dsbfs-catalog.db");
+    let dest = w.path("rescued");
+    let out = w
+        .command()
+        .env("DSBFS_CATALOG", &copy)
+        .args(["restore", dest.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tree_signature(&w.path("src")), tree_signature(&dest));
+}

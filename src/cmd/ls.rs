@@ -19,7 +19,7 @@ struct Row {
 }
 
 pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
-    let cat = ctx.open()?;
+    let cat = ctx.open_readonly()?;
     let matcher = args
         .pattern
         .as_deref()

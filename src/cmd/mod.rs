@@ -25,6 +25,17 @@ impl Ctx {
         Catalog::open(&self.catalog_path)
     }
 
+    /// For commands that only read: works on a catalog copy on a read-only disk too.
+    pub fn open_readonly(&self) -> Result<Catalog> {
+        if !self.catalog_path.exists() {
+            return Err(crate::usage(format!(
+                "no catalog at {}: add a source first (`dsbfs source add`) or name one with --catalog",
+                self.catalog_path.display()
+            )));
+        }
+        Catalog::open_readonly(&self.catalog_path)
+    }
+
     /// Progress bars only for people watching a terminal.
     pub fn progress(&self, json: bool) -> bool {
         !self.quiet && !json && std::io::stderr().is_terminal()

@@ -8,7 +8,7 @@ use crate::util::{format_size as sz, path_bytes};
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<u8> {
-    let cat = ctx.open()?;
+    let cat = ctx.open_readonly()?;
     let patterns = a
         .patterns
         .iter()

@@ -41,7 +41,7 @@ struct Status {
 }
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
-    let cat = ctx.open()?;
+    let cat = ctx.open_readonly()?;
     let [folders, files, symlinks] = cat.kind_counts()?;
     let protection = cat.protection()?;
     let connected = crate::disks::connected(&cat)?;

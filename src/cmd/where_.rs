@@ -26,7 +26,7 @@ struct Found {
 }
 
 pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
-    let cat = ctx.open()?;
+    let cat = ctx.open_readonly()?;
     let connected: Vec<i64> = crate::disks::connected(&cat)?
         .iter()
         .map(|c| c.record.id)

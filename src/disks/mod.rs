@@ -52,18 +52,31 @@ pub fn locate(d: &DiskRecord, mounts: &[MountEntry], extra: &[PathBuf]) -> Optio
 /// Every registered disk that is connected now.
 pub fn connected(cat: &Catalog) -> Result<Vec<Connected>> {
     let table = mounts();
+    let extra = catalog_folder(cat);
     Ok(cat
         .disks()?
         .into_iter()
-        .filter_map(|record| locate(&record, &table, &[]).map(|store| Connected { record, store }))
+        .filter_map(|record| {
+            locate(&record, &table, &extra).map(|store| Connected { record, store })
+        })
         .collect())
+}
+
+/// A catalog copy sits in its disk's folder: wherever that disk is mounted now, the
+/// catalog's own folder is a place to look for it.
+fn catalog_folder(cat: &Catalog) -> Vec<PathBuf> {
+    cat.path()
+        .parent()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .into_iter()
+        .collect()
 }
 
 /// The named disk, which must be connected; remembers where it was found.
 pub fn require(cat: &Catalog, name: &str) -> Result<Connected> {
     let record = cat.disk(name).map_err(|e| crate::usage(e.to_string()))?;
     let table = mounts();
-    match locate(&record, &table, &[]) {
+    match locate(&record, &table, &catalog_folder(cat)) {
         Some(store) => {
             if store.root() != record.path {
                 let rel = mount_rel(store.root(), &table);
