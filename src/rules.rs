@@ -44,6 +44,10 @@ impl Rules {
         Ok(Rules { rules })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// True when an exclude pattern of a rule above `vpath` matches it.
     pub fn excluded(&self, vpath: &[u8], is_dir: bool) -> bool {
         self.rules.iter().any(|(r, m)| {

@@ -81,6 +81,61 @@ struct Pending {
     rule: (u32, i32),
 }
 
+/// What the catalog knows of one folder, sorted by name like the folder's listing, so
+/// the two are merged in one pass. Children found on disk are taken out; what is left
+/// at the end has disappeared.
+struct Known {
+    names: Vec<Vec<u8>>,
+    children: Vec<Option<Child>>,
+    cursor: usize,
+}
+
+impl Known {
+    fn new(mut children: Vec<Child>) -> Known {
+        children.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let names = children
+            .iter_mut()
+            .map(|c| std::mem::take(&mut c.name))
+            .collect();
+        Known {
+            names,
+            children: children.into_iter().map(Some).collect(),
+            cursor: 0,
+        }
+    }
+
+    /// Takes the child called `name`; names must come in increasing order.
+    fn take_next(&mut self, name: &[u8]) -> (usize, Option<Child>) {
+        while self.cursor < self.names.len() && self.names[self.cursor].as_slice() < name {
+            self.cursor += 1;
+        }
+        if self.names.get(self.cursor).is_some_and(|n| n == name) {
+            (self.cursor, self.children[self.cursor].take())
+        } else {
+            (usize::MAX, None)
+        }
+    }
+
+    /// Takes the child called `name`, in any order.
+    fn take(&mut self, name: &[u8]) -> Option<Child> {
+        let i = self
+            .names
+            .binary_search_by(|n| n.as_slice().cmp(name))
+            .ok()?;
+        self.children[i].take()
+    }
+
+    fn put_back(&mut self, slot: usize, child: Option<Child>) {
+        if let (Some(s), Some(c)) = (self.children.get_mut(slot), child) {
+            *s = Some(c);
+        }
+    }
+
+    fn left(&self) -> impl Iterator<Item = &Child> {
+        self.children.iter().flatten()
+    }
+}
+
 /// What became of a child a folder listing named.
 enum Visit {
     /// Excluded, or a kind that is not backed up: the catalog forgets it.
@@ -220,13 +275,10 @@ impl Scanner<'_> {
         ancestors: &mut Vec<(u64, u64)>,
     ) -> Result<()> {
         self.maybe_commit()?;
-        let known: HashMap<Vec<u8>, Child> = self
-            .cat
-            .children(entry, crate::catalog::tree::At::Current)?
-            .into_iter()
-            .map(|c| (c.name.clone(), c))
-            .collect();
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let mut known = Known::new(
+            self.cat
+                .children(entry, crate::catalog::tree::At::Current)?,
+        );
         let mut subdirs: Vec<(i64, Vec<u8>, Option<PathBuf>, bool)> = Vec::new();
 
         // Sources mapped directly below this folder, or deeper (then a folder leads to them).
@@ -250,20 +302,20 @@ impl Scanner<'_> {
 
         if let Some(dir) = phys {
             match read_dir_sorted(dir) {
-                Ok(names) => {
-                    for name in names {
+                Ok(children) => {
+                    for (name, meta) in children {
                         if virtual_children.contains_key(&name) {
                             continue;
                         }
-                        let path = dir.join(std::ffi::OsStr::from_bytes(&name));
-                        match self.visit(entry, vpath, &name, &path, follow, known.get(&name))? {
-                            Visit::Left => continue,
+                        let (slot, old) = known.take_next(&name);
+                        match self.visit(entry, vpath, dir, &name, meta, follow, old.as_ref())? {
+                            Visit::Left => known.put_back(slot, old),
                             Visit::Kept => {}
                             Visit::Folder(child) => {
-                                subdirs.push((child, name.clone(), Some(path), follow))
+                                let path = dir.join(std::ffi::OsStr::from_bytes(&name));
+                                subdirs.push((child, name, Some(path), follow))
                             }
                         }
-                        seen.insert(name);
                     }
                 }
                 Err(e) => {
@@ -271,7 +323,7 @@ impl Scanner<'_> {
                     self.summary
                         .error(format!("cannot read folder {}: {e}", dir.display()));
                     // Keep what the catalog knows rather than calling it deleted.
-                    seen.extend(known.keys().cloned());
+                    known = Known::new(Vec::new());
                 }
             }
         }
@@ -297,7 +349,7 @@ impl Scanner<'_> {
                             p.display()
                         ));
                         // Keep everything recorded under it: a missing drive is not a deletion.
-                        seen.insert(name);
+                        known.take(&name);
                         continue;
                     }
                     _ => synthetic_dir(),
@@ -305,16 +357,12 @@ impl Scanner<'_> {
                 None => synthetic_dir(),
             };
             let child = self.cat.entry_id(entry, &name)?;
-            let old = known.get(&name).and_then(|c| c.version.as_ref());
-            self.record_folder(child, old, &attr)?;
-            subdirs.push((child, name.clone(), physical, source_follow));
-            seen.insert(name);
+            let old = known.take(&name);
+            self.record_folder(child, old.as_ref().and_then(|c| c.version.as_ref()), &attr)?;
+            subdirs.push((child, name, physical, source_follow));
         }
 
-        for (name, child) in &known {
-            if seen.contains(name) {
-                continue;
-            }
+        for child in known.left() {
             if let Some(v) = &child.version {
                 self.end(child.entry, v, None)?;
                 if v.attr.kind == Kind::File {
@@ -325,8 +373,10 @@ impl Scanner<'_> {
 
         for (child, name, physical, child_follow) in subdirs {
             let child_vpath = vpath_join(vpath, &name);
+            // Only followed symlinks can lead back to an ancestor.
             let key = physical
                 .as_deref()
+                .filter(|_| child_follow)
                 .and_then(|p| std::fs::metadata(p).ok())
                 .map(|m| {
                     use std::os::unix::fs::MetadataExt;
@@ -361,24 +411,31 @@ impl Scanner<'_> {
         &mut self,
         parent: i64,
         parent_vpath: &[u8],
+        dir: &Path,
         name: &[u8],
-        path: &Path,
+        meta: std::io::Result<std::fs::Metadata>,
         follow: bool,
         known: Option<&Child>,
     ) -> Result<Visit> {
-        let vpath = vpath_join(parent_vpath, name);
-        let mut meta = match std::fs::symlink_metadata(path) {
+        // Built only when needed: most files are unchanged and need neither.
+        let path = || dir.join(std::ffi::OsStr::from_bytes(name));
+        let vpath = if self.rules.is_empty() {
+            Vec::new()
+        } else {
+            vpath_join(parent_vpath, name)
+        };
+        let mut meta = match meta {
             Ok(m) => m,
             Err(e) => {
                 self.summary.unreadable += 1;
                 self.summary
-                    .error(format!("cannot read {}: {e}", path.display()));
+                    .error(format!("cannot read {}: {e}", path().display()));
                 return Ok(Visit::Kept);
             }
         };
         if follow
             && meta.file_type().is_symlink()
-            && let Ok(m) = std::fs::metadata(path)
+            && let Ok(m) = std::fs::metadata(path())
         {
             meta = m;
         }
@@ -387,19 +444,19 @@ impl Scanner<'_> {
             return Ok(Visit::Left);
         };
         if self.rules.excluded(&vpath, kind == Kind::Dir)
-            || (kind == Kind::Dir && self.skip.contains(path))
+            || (kind == Kind::Dir && self.skip.contains(&path()))
         {
             return Ok(Visit::Left);
         }
         let target = if kind == Kind::Symlink {
-            match std::fs::read_link(path) {
+            match std::fs::read_link(path()) {
                 Ok(t) => Some(std::os::unix::ffi::OsStringExt::into_vec(
                     t.into_os_string(),
                 )),
                 Err(e) => {
                     self.summary.unreadable += 1;
                     self.summary
-                        .error(format!("cannot read symlink {}: {e}", path.display()));
+                        .error(format!("cannot read symlink {}: {e}", path().display()));
                     return Ok(Visit::Kept);
                 }
             }
@@ -445,7 +502,7 @@ impl Scanner<'_> {
                         attr,
                         rule,
                     };
-                    self.hash_later(path, job)?;
+                    self.hash_later(&path(), job)?;
                 }
             }
         }
@@ -649,10 +706,14 @@ fn synthetic_dir() -> NodeAttr {
     }
 }
 
-fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<Vec<u8>>> {
-    let mut names = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.file_name().into_encoded_bytes()))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    names.sort_unstable();
-    Ok(names)
+/// A folder's children with their lstat, sorted by name. The stat goes through the
+/// folder's descriptor (fstatat), as `find` does, not through the whole path again.
+type Listing = Vec<(Vec<u8>, std::io::Result<std::fs::Metadata>)>;
+
+fn read_dir_sorted(dir: &Path) -> std::io::Result<Listing> {
+    let mut children = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| (e.file_name().into_encoded_bytes(), e.metadata())))
+        .collect::<std::io::Result<Listing>>()?;
+    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(children)
 }
