@@ -136,6 +136,14 @@ impl Known {
     }
 }
 
+/// The physical folder being listed, and where it sits in the virtual tree.
+struct Folder<'a> {
+    entry: i64,
+    vpath: &'a [u8],
+    dir: &'a Path,
+    follow: bool,
+}
+
 /// What became of a child a folder listing named.
 enum Visit {
     /// Excluded, or a kind that is not backed up: the catalog forgets it.
@@ -308,7 +316,13 @@ impl Scanner<'_> {
                             continue;
                         }
                         let (slot, old) = known.take_next(&name);
-                        match self.visit(entry, vpath, dir, &name, meta, follow, old.as_ref())? {
+                        let folder = Folder {
+                            entry,
+                            vpath,
+                            dir,
+                            follow,
+                        };
+                        match self.visit(&folder, &name, meta, old.as_ref())? {
                             Visit::Left => known.put_back(slot, old),
                             Visit::Kept => {}
                             Visit::Folder(child) => {
@@ -409,20 +423,18 @@ impl Scanner<'_> {
     /// Handles one physical child.
     fn visit(
         &mut self,
-        parent: i64,
-        parent_vpath: &[u8],
-        dir: &Path,
+        parent: &Folder,
         name: &[u8],
         meta: std::io::Result<std::fs::Metadata>,
-        follow: bool,
         known: Option<&Child>,
     ) -> Result<Visit> {
+        let follow = parent.follow;
         // Built only when needed: most files are unchanged and need neither.
-        let path = || dir.join(std::ffi::OsStr::from_bytes(name));
+        let path = || parent.dir.join(std::ffi::OsStr::from_bytes(name));
         let vpath = if self.rules.is_empty() {
             Vec::new()
         } else {
-            vpath_join(parent_vpath, name)
+            vpath_join(parent.vpath, name)
         };
         let mut meta = match meta {
             Ok(m) => m,
@@ -466,7 +478,7 @@ impl Scanner<'_> {
         let attr = attr_of(&meta, kind, target);
         let entry = match known {
             Some(c) => c.entry,
-            None => self.cat.entry_id(parent, name)?,
+            None => self.cat.entry_id(parent.entry, name)?,
         };
         let old = known.and_then(|c| c.version.as_ref());
         match kind {
