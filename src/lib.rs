@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod disks;
+pub mod fs;
 pub mod mounts;
 pub mod placement;
 pub mod rules;

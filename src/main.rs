@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // A mount runs for long and logs little: say when it mounts and unmounts, with times.
+    let serving = matches!(cli.command, dsbfs::cli::Command::Mount(_));
+    init_logging(cli.verbose + serving as u8, cli.quiet, serving);
     match dsbfs::cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -23,7 +25,7 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, timestamps: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -33,10 +35,16 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("dsbfs={level},fuser=error"))
     });
-    tracing_subscriber::fmt()
+    // Colours only for a terminal; a mount's stderr becomes its log file.
+    let ansi = !timestamps && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_ansi(ansi)
+        .with_target(false);
+    if timestamps {
+        fmt.init();
+    } else {
+        fmt.without_time().init();
+    }
 }

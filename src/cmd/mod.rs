@@ -3,6 +3,7 @@
 mod backup;
 mod disk;
 mod ls;
+mod mount;
 mod source;
 mod status;
 
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 pub struct Ctx {
     pub catalog_path: PathBuf,
     pub quiet: bool,
+    pub verbose: u8,
 }
 
 impl Ctx {
@@ -36,6 +38,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             .clone()
             .unwrap_or_else(crate::catalog::default_path),
         quiet: cli.quiet,
+        verbose: cli.verbose,
     };
     match cli.command {
         Command::Source(c) => source::run(&ctx, c),
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Backup(a) => backup::run(&ctx, a),
         Command::Ls(a) => ls::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
+        Command::Mount(a) => mount::run(&ctx, a),
     }
 }
 
