@@ -295,3 +295,21 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     assert!(log.contains("no other connected disk holds it"), "{log}");
     drop((fa, fb, m));
 }
+
+#[test]
+fn copies_made_by_a_backup_while_mounted_are_used_at_once() {
+    let w = backed_up("1M");
+    let d1_only = only_on(&w, &["d1"]);
+    let rel = Path::new(std::ffi::OsStr::from_bytes(&d1_only[0])).to_owned();
+    let m = mount(&w, &w.catalog, "mnt", &[]);
+    std::fs::rename(w.path("d1"), w.path("d1-away")).unwrap();
+    let e = std::fs::read(m.dir.join(&rel)).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOMEDIUM));
+    // The mount's catalog connection sees the backup's commits: no remount needed.
+    w.ok(["disk", "set", "d2", "--size", "100M"]);
+    w.ok(["backup", "d2"]);
+    assert_eq!(
+        std::fs::read(m.dir.join(&rel)).unwrap(),
+        std::fs::read(w.path("src").join(&rel)).unwrap()
+    );
+}

@@ -171,7 +171,7 @@ Mount options (-o, comma-separated):
   noexec, sync, dirsync, max_read=N, fsname=NAME
                       passed to the kernel
   xattr / noxattr     serve user.dsbfs.sha256, user.dsbfs.disks and user.dsbfs.copies by name
-                      (default: xattr)
+                      (default: noxattr, since serving any xattr makes `ls -l` ask twice per file)
   log=PATH | log=none where a background mount logs [default: $XDG_STATE_HOME/dsbfs/mount.log,
                       else ~/.local/state/dsbfs/mount.log; without a home, root logs to
                       /var/log/dsbfs-mount.log]; with -f the log is stderr unless log= is given

@@ -6,7 +6,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A mount runs for long and logs little: say when it mounts and unmounts, with times.
     let serving = matches!(cli.command, dsbfs::cli::Command::Mount(_));
-    init_logging(cli.verbose + serving as u8, cli.quiet, serving);
+    // -v makes `mount` say where it mounted; -vv logs every open.
+    let level = if serving {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    };
+    init_logging(level, cli.quiet, serving);
     match dsbfs::cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -139,6 +139,11 @@ impl DsbFs {
                 .backing_for(node.ino, || reply.open_backing(file.as_ref()))
             {
                 Ok(backing) => {
+                    tracing::debug!(
+                        "open {}: disk {}, passthrough",
+                        self.view.path_of(node.entry),
+                        source.disk_name
+                    );
                     let fh = self.handles.insert(OpenFile::new(
                         node.ino,
                         node.entry,
@@ -160,6 +165,11 @@ impl DsbFs {
                 }
             }
         }
+        tracing::debug!(
+            "open {}: disk {}",
+            self.view.path_of(node.entry),
+            source.disk_name
+        );
         let fh = self
             .handles
             .insert(OpenFile::new(node.ino, node.entry, obj, source, None));

@@ -171,6 +171,16 @@ fn check_fuse() -> Result<()> {
             "this machine cannot mount FUSE filesystems: /dev/fuse is missing (load the fuse kernel module; in a container, pass the /dev/fuse device)"
         );
     }
+    if nix::unistd::access(
+        "/dev/fuse",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    )
+    .is_err()
+    {
+        bail!(
+            "cannot open /dev/fuse: permission denied (mount as root, or let users mount: fuse3 installs /dev/fuse with mode 0666)"
+        );
+    }
     Ok(())
 }
 

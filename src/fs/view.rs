@@ -150,7 +150,7 @@ impl View {
     /// The virtual path of a node, for messages.
     pub fn path_of(&self, entry: i64) -> String {
         self.conn()
-            .and_then(|c| c.entry_path(entry))
+            .and_then(|c| c.node_path(entry))
             .map(|p| crate::util::display_bytes(&p))
             .unwrap_or_else(|_| format!("(entry {entry})"))
     }
@@ -169,6 +169,13 @@ impl View {
 /// the catalog's folder is read-only), hardened for catalogs from untrusted disks.
 fn open_connection(path: &Path) -> Result<Catalog> {
     let cat = Catalog::open_readonly(path)?;
+    // The bundled SQLite has STAT4, which re-plans (re-parses) a statement whenever a
+    // bound value might change its plan: that made every lookup 70-100 µs instead of
+    // 5 µs. One stable plan per statement is what a FUSE server wants.
+    cat.conn().set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     cat.conn().execute_batch(
         "PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON;
          PRAGMA mmap_size=0; PRAGMA cache_size=-4096;",
