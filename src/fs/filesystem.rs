@@ -53,6 +53,8 @@ pub struct DsbFs {
     settings: Settings,
     /// Passthrough asked for, granted by the kernel, and not refused by it since.
     passthrough: AtomicBool,
+    /// Whether a refused passthrough was logged (once is enough).
+    passthrough_refused: AtomicBool,
     offline_logged: Mutex<LruCache<u64, Instant>>,
 }
 
@@ -69,6 +71,7 @@ impl DsbFs {
             handles: Handles::default(),
             settings,
             passthrough: AtomicBool::new(false),
+            passthrough_refused: AtomicBool::new(false),
             offline_logged: Mutex::new(LruCache::new(NonZeroUsize::new(1024).unwrap())),
         }
     }
@@ -158,10 +161,13 @@ impl DsbFs {
                     if e.raw_os_error() == Some(libc::EPERM) {
                         self.passthrough.store(false, Ordering::Relaxed);
                     }
-                    tracing::info!(
-                        "{}: passthrough refused ({e}); reading through dsbfs",
-                        self.settings.label
-                    );
+                    if !self.passthrough_refused.swap(true, Ordering::Relaxed) {
+                        tracing::info!(
+                            "{}: the kernel refused to read disk {} directly ({e}); dsbfs reads it",
+                            self.settings.label,
+                            source.disk_name
+                        );
+                    }
                 }
             }
         }
