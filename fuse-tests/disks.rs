@@ -313,3 +313,102 @@ fn copies_made_by_a_backup_while_mounted_are_used_at_once() {
         std::fs::read(w.path("src").join(&rel)).unwrap()
     );
 }
+
+/// Resumes a stopped process on drop, whatever happened.
+struct Frozen(i32);
+
+impl Frozen {
+    fn new(pid: i32) -> Frozen {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+}
+
+#[test]
+fn a_disk_that_stops_answering_does_not_stall_the_others() {
+    let w = World::new();
+    let src = w.path("src");
+    let slow_bytes = bytes(7, 2 << 20);
+    write(src.join("on-slow.bin"), &slow_bytes);
+    write(src.join("on-fast.bin"), bytes(8, 1 << 20));
+    w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
+    w.ok(["scan"]);
+    // The slow disk sits where a second dsbfs mount (which we can freeze) shows it.
+    let host_src = w.path("host-src");
+    let slow_dir = host_src.join("slow");
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("slow"),
+        slow_dir.as_os_str(),
+        os("--size"),
+        os("2.5M"),
+    ]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("fast"),
+        w.path("fast").as_os_str(),
+        os("--size"),
+        os("1.5M"),
+    ]);
+    w.ok(["backup", "slow"]);
+    w.ok(["backup", "fast"]);
+    let h = holders(&w);
+    assert_eq!(h[&b"on-slow.bin".to_vec()], ["slow"]);
+    assert_eq!(h[&b"on-fast.bin".to_vec()], ["fast"]);
+    let host = World::new();
+    host.ok([os("source"), os("add"), os("/"), host_src.as_os_str()]);
+    host.ok(["scan"]);
+    host.ok([os("disk"), os("add"), os("hd"), host.path("hd").as_os_str()]);
+    host.ok(["backup", "hd"]);
+    let hm = mount(&host, &host.catalog, "hmnt", &[]);
+    std::fs::rename(&slow_dir, w.path("slow-original")).unwrap();
+    w.ok([
+        os("disk"),
+        os("set"),
+        os("slow"),
+        os("--path"),
+        hm.path("slow").as_os_str(),
+    ]);
+
+    let m = mount(&w, &w.catalog, "mnt", &["nopassthrough"]);
+    let frozen = Frozen::new(hm.pid.unwrap());
+    let slow_path = m.path("on-slow.bin");
+    let slow_reader = std::thread::spawn(move || std::fs::read(slow_path));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!slow_reader.is_finished(), "the frozen disk answered");
+    // Everything else is served meanwhile, from other request threads (with
+    // threads=1 this times out).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (fast, listing) = (m.path("on-fast.bin"), m.dir.clone());
+    std::thread::spawn(move || {
+        let r = (
+            std::fs::read(fast),
+            std::fs::read_dir(listing).map(|d| d.count()),
+        );
+        let _ = tx.send(r);
+    });
+    let (fast, listed) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("reading a file on another disk waited for the frozen one");
+    assert_eq!(fast.unwrap(), bytes(8, 1 << 20));
+    assert_eq!(listed.unwrap(), 2);
+    drop(frozen);
+    let slow = slow_reader.join().unwrap().unwrap();
+    assert!(slow == slow_bytes, "the slow disk's file read back wrong");
+    drop(m);
+}
