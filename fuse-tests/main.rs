@@ -9,4 +9,5 @@ mod harness;
 mod cli;
 mod disks;
 mod reading;
+mod security;
 mod tree;
