@@ -115,6 +115,23 @@ fn mount_errors_are_one_line_with_exit_codes() {
         "no finished scan",
     );
     assert!(!is_mounted(&mnt));
+    // A machine without FUSE: a private mount namespace whose /dev lacks /dev/fuse.
+    let out = std::process::Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /dev && exec \"$0\" \"$@\"",
+        ])
+        .arg(DSBFS)
+        .args([m, cat, mnt.as_os_str()])
+        .env("DSBFS_CATALOG", &w.catalog)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot mount FUSE filesystems"), "{stderr}");
 
     // Busy: something is mounted there already.
     let first = mount(&w, &w.catalog, "mnt", &[]);

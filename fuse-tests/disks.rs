@@ -28,7 +28,8 @@ fn offline_files_fail_with_no_medium_and_come_back_without_remount() {
     let away = w.path("d1-in-the-drawer");
     std::fs::rename(&d1, &away).unwrap();
 
-    // Listing never needs a disk.
+    // Empty files need no disk; listing never needs one.
+    assert_eq!(std::fs::read(m.path("docs/empty.txt")).unwrap(), b"");
     run_ok("ls", &[std::ffi::OsStr::new("-lR"), m.dir.as_os_str()]);
     // cp copies what d2 holds and reports the rest as offline.
     let dest = w.path("copy");
