@@ -136,6 +136,14 @@ fn mount_errors_are_one_line_with_exit_codes() {
     // Busy: something is mounted there already.
     let first = mount(&w, &w.catalog, "mnt", &[]);
     fails(&w, 1, &[m, cat, first.dir.as_os_str()], "busy");
+    // A mount whose process died leaves a dead mount: named, not mounted over.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.pid.unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(first.wait_exit());
+    fails(&w, 1, &[m, cat, first.dir.as_os_str()], "dead mount");
     // The global catalog is the default, and so is a log under $XDG_STATE_HOME.
     drop(first);
     let out = w

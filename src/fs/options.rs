@@ -80,6 +80,11 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<MountOptions, String> {
             apply(&mut o, opt)?;
         }
     }
+    if o.auto_unmount && o.access == Access::Owner {
+        return Err(
+            "auto_unmount needs allow_other or allow_root (fusermount3 requires it)".into(),
+        );
+    }
     Ok(o)
 }
 
@@ -357,6 +362,11 @@ mod tests {
         assert!(parse(&["xattr=1"]).is_err());
         assert!(parse(&["subtype=other"]).is_err());
         assert!(parse(&["max_read=12"]).is_err());
+        assert!(
+            parse(&["auto_unmount"])
+                .unwrap_err()
+                .contains("allow_other")
+        );
     }
 
     #[test]

@@ -156,6 +156,14 @@ fn check_mountpoint(mp: &Path) -> Result<PathBuf> {
         .iter()
         .any(|m| m.mount_point == abs && m.fstype.starts_with("fuse.dsbfs"))
     {
+        // Its attributes may be cached for long; listing it asks the process behind it.
+        if std::fs::read_dir(&abs).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)) {
+            bail!(
+                "{} is a dead mount (its process is gone): unmount it with `fusermount3 -u {}` first",
+                abs.display(),
+                abs.display()
+            );
+        }
         bail!(
             "{} is busy: a dsbfs catalog is mounted there already (unmount it with `fusermount3 -u {}`)",
             abs.display(),

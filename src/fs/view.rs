@@ -2,9 +2,9 @@
 //! pool of read-only connections (a `Connection` is not `Sync`; each request thread
 //! borrows one), with a bounded cache of recently seen nodes.
 
-use crate::catalog::Catalog;
 use crate::catalog::tree::At;
 use crate::catalog::view::{Node, Totals};
+use crate::catalog::{Catalog, Kind};
 use anyhow::{Result, bail};
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -58,7 +58,7 @@ impl View {
             );
         };
         let at = At::Scan(scan);
-        if cat.node(1, at)?.is_none() {
+        if !cat.node(1, at)?.is_some_and(|n| n.kind == Kind::Dir) {
             bail!("the catalog {} has no root folder", path.display());
         }
         Ok(View {
