@@ -40,13 +40,12 @@ pub fn mount(req: MountRequest) -> Result<()> {
     check_fuse()?;
     // Open once here for a direct error; the serving process opens its own connections
     // (a SQLite connection must not cross a fork).
-    let scan = View::open(&catalog)?.scan();
+    drop(View::open(&catalog)?);
     let log = open_log(&req.options.log, req.foreground)?;
     let job = Job {
         catalog,
         mountpoint,
         options: req.options,
-        scan,
     };
     if req.foreground {
         let session = job.mount()?;
@@ -62,7 +61,6 @@ struct Job {
     catalog: PathBuf,
     mountpoint: PathBuf,
     options: MountOptions,
-    scan: i64,
 }
 
 impl Job {
@@ -72,7 +70,12 @@ impl Job {
 
     /// Mounts; the mount is usable when this returns.
     fn mount(&self) -> Result<fuser::Session<DsbFs>> {
+        // Blocked before mounting, so a signal arriving before `serve` waits for it
+        // instead of killing the process and leaving a dead mount; request threads
+        // inherit the mask.
+        stop_signals().thread_block()?;
         let view = View::open(&self.catalog)?;
+        let scan = view.scan();
         // The catalog's own folder is where a disk holding a catalog copy is found,
         // wherever that disk is mounted now (disaster recovery).
         let extra = self
@@ -99,7 +102,7 @@ impl Job {
             "{}: mounted {} (scan {}), pid {}",
             self.label(),
             self.catalog.display(),
-            self.scan,
+            scan,
             std::process::id()
         );
         Ok(session)
@@ -107,13 +110,7 @@ impl Job {
 
     /// Serves until unmounted by a signal, `fusermount3 -u` or `umount`.
     fn serve(&self, mut session: fuser::Session<DsbFs>) -> Result<()> {
-        let mut signals = SigSet::empty();
-        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-            signals.add(s);
-        }
-        // Blocked before any request thread starts, so they inherit the mask and the
-        // signals wait for the thread below.
-        signals.thread_block()?;
+        let signals = stop_signals();
         let mut unmounter = session.unmount_callable();
         let mountpoint = self.mountpoint.clone();
         let label = self.label();
@@ -132,6 +129,15 @@ impl Job {
             .run()
             .with_context(|| format!("serving the mount at {}", self.mountpoint.display()))
     }
+}
+
+/// The signals that unmount.
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
 }
 
 /// The mountpoint, absolute, after the checks that give a clear error.
