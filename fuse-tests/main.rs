@@ -1,1 +1,13 @@
+//! Tests that mount for real and use the real tools (ls, find, cp, rsync, diff,
+//! getfattr). They fail, never skip, on a machine that cannot mount, and always undo
+//! their mounts.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+mod harness;
+
+mod cli;
+mod disks;
+mod reading;
+mod security;
+mod tree;

@@ -10,6 +10,7 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v getfattr >/dev/null || need+=(attr)
 command -v mandoc >/dev/null || need+=(mandoc)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2

@@ -66,6 +66,8 @@ pub enum Command {
     GenMan { dir: PathBuf },
     /// Totals, files by number of copies, disks, and what is at risk
     Status(StatusArgs),
+    /// Mount the catalog read-only at MOUNTPOINT; returns once the mount is ready
+    Mount(MountArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,4 +273,40 @@ pub struct VerifyArgs {
     pub check: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+const MOUNT_HELP: &str = "\
+Mount options (-o, comma-separated):
+  allow_other         let other users in (the kernel still checks each file's mode and owner)
+  allow_root          let root in
+  auto_unmount        unmount when the dsbfs process dies
+  noexec, sync, dirsync, max_read=N, fsname=NAME
+                      passed to the kernel
+  xattr / noxattr     serve user.dsbfs.sha256, user.dsbfs.disks and user.dsbfs.copies by name
+                      (default: noxattr, since serving any xattr makes `ls -l` ask twice per file)
+  log=PATH | log=none where a background mount logs [default: $XDG_STATE_HOME/dsbfs/mount.log,
+                      else ~/.local/state/dsbfs/mount.log; without a home, root logs to
+                      /var/log/dsbfs-mount.log]; with -f the log is stderr unless log= is given
+  threads=N           request threads (default 8)
+  nopassthrough       always read through dsbfs, never let the kernel read disks directly
+  ro, defaults, nofail, _netdev, noauto, user, x-*, ...
+                      accepted and ignored (fstab); rw is refused
+
+The tree is the catalog's last finished scan, fixed while mounted. Listing and stat never touch a
+disk; opening a file reads it from any connected disk holding it, and fails with \"No medium
+found\" (the log names the disks to plug in) when none is. Unmount with `fusermount3 -u
+MOUNTPOINT`, `umount MOUNTPOINT`, or by stopping the process (SIGTERM, or Ctrl-C with -f).";
+
+#[derive(Args, Debug)]
+#[command(after_help = MOUNT_HELP)]
+pub struct MountArgs {
+    /// The catalog (default: --catalog) and the folder to mount it on
+    #[arg(value_name = "[CATALOG] MOUNTPOINT", num_args = 1..=2, required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Mount options, comma-separated (see below)
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub options: Vec<String>,
+    /// Stay in the foreground and log to stderr; Ctrl-C or SIGTERM unmounts
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
 }

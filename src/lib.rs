@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod complete;
 pub mod discover;
 pub mod disks;
+pub mod fs;
 pub mod manpage;
 pub mod mounts;
 pub mod placement;

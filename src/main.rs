@@ -5,7 +5,15 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    // A mount runs for long and logs little: say when it mounts and unmounts, with times.
+    let serving = matches!(cli.command, dsbfs::cli::Command::Mount(_));
+    // -v makes `mount` say where it mounted; -vv logs every open.
+    let level = if serving {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    };
+    init_logging(level, cli.quiet, serving);
     match dsbfs::cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -24,7 +32,7 @@ fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, timestamps: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -34,11 +42,16 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("dsbfs={level},fuser=error"))
     });
-    tracing_subscriber::fmt()
+    // Colours only for a terminal; a mount's stderr becomes its log file.
+    let ansi = !timestamps && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_ansi(ansi)
+        .with_target(false);
+    if timestamps {
+        fmt.init();
+    } else {
+        fmt.without_time().init();
+    }
 }

@@ -56,6 +56,21 @@ pub fn mounts() -> Vec<MountEntry> {
         .unwrap_or_default()
 }
 
+/// The device number (major, minor) of the last filesystem mounted at `mount_point`,
+/// read from mountinfo text (so without touching the filesystem itself).
+pub fn device_of(text: &[u8], mount_point: &std::path::Path) -> Option<(u32, u32)> {
+    use std::os::unix::ffi::OsStrExt;
+    text.split(|&b| b == b'\n').rev().find_map(|line| {
+        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        if unescape(fields.get(4)?) != mount_point.as_os_str().as_bytes() {
+            return None;
+        }
+        let dev = std::str::from_utf8(fields.get(2)?).ok()?;
+        let (major, minor) = dev.split_once(':')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +85,16 @@ mod tests {
         assert_eq!(m[0].fstype, "ext4");
         assert_eq!(m[0].source, "/dev/sdb1");
         assert_eq!(m[1].fstype, "fuse.dsbfs");
+    }
+
+    #[test]
+    fn finds_the_device_of_the_top_mount() {
+        let text = b"36 35 98:0 / /mnt/my\\040disk rw - ext4 /dev/sdb1 rw\n\
+                     41 36 0:52 / /mnt/my\\040disk ro - fuse.dsbfs /c.db ro\n";
+        assert_eq!(
+            device_of(text, std::path::Path::new("/mnt/my disk")),
+            Some((0, 52))
+        );
+        assert_eq!(device_of(text, std::path::Path::new("/mnt")), None);
     }
 }

@@ -7,6 +7,7 @@ mod placement;
 mod schema;
 mod sources;
 pub mod tree;
+pub mod view;
 
 pub use disks::{DiskRecord, DiskUpdate};
 pub use placement::Snapshot;

@@ -14,7 +14,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn from_i64(v: i64) -> rusqlite::Result<Kind> {
+    pub(crate) fn from_i64(v: i64) -> rusqlite::Result<Kind> {
         match v {
             1 => Ok(Kind::Dir),
             2 => Ok(Kind::File),
@@ -98,12 +98,17 @@ pub enum At {
 }
 
 impl At {
-    fn predicate(self) -> String {
+    pub(crate) fn predicate(self) -> String {
+        self.predicate_for("v")
+    }
+
+    /// The predicate for a `versions` table aliased `alias`.
+    pub(crate) fn predicate_for(self, alias: &str) -> String {
         match self {
-            At::Current => "v.end_scan IS NULL".into(),
-            At::Scan(s) => {
-                format!("v.first_scan <= {s} AND (v.end_scan IS NULL OR v.end_scan >= {s})")
-            }
+            At::Current => format!("{alias}.end_scan IS NULL"),
+            At::Scan(s) => format!(
+                "{alias}.first_scan <= {s} AND ({alias}.end_scan IS NULL OR {alias}.end_scan >= {s})"
+            ),
         }
     }
 }

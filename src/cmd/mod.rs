@@ -3,6 +3,7 @@
 mod backup;
 mod disk;
 mod ls;
+mod mount;
 mod restore;
 mod source;
 mod status;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 pub struct Ctx {
     pub catalog_path: PathBuf,
     pub quiet: bool,
+    pub verbose: u8,
 }
 
 impl Ctx {
@@ -49,6 +51,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             .clone()
             .unwrap_or_else(crate::catalog::default_path),
         quiet: cli.quiet,
+        verbose: cli.verbose,
     };
     match cli.command {
         Command::Source(c) => source::run(&ctx, c),
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(crate::exit::OK)
         }
         Command::Status(a) => status::run(&ctx, a),
+        Command::Mount(a) => mount::run(&ctx, a),
     }
 }
 

@@ -363,6 +363,13 @@ impl Store {
         Ok((s.blocks_available() as u64 * unit, s.blocks() as u64 * unit))
     }
 
+    /// Device and inode of the folder this store holds open: when its path no longer
+    /// leads to the same folder, the disk was unplugged, moved or replaced.
+    pub fn root_id(&self) -> std::io::Result<(u64, u64)> {
+        let st = nix::sys::stat::fstat(&self.root_fd)?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
     pub fn read_only(&self) -> bool {
         nix::sys::statvfs::fstatvfs(&self.root_fd)
             .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))

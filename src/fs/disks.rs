@@ -1,0 +1,201 @@
+//! Which connected disk serves an object. Disks come and go while the mount lives:
+//! located stores are cached, but each use first checks that the disk's path still
+//! leads to the folder we hold open (a renamed, unplugged or replaced disk does not),
+//! and a miss looks for the disk again, so a disk plugged in after mounting is used
+//! by the next `open()`. A disk that failed a read is tried last until it is found
+//! anew (remounted, so with another device or inode).
+
+use crate::catalog::DiskRecord;
+use crate::catalog::view::ObjectRef;
+use crate::disks::locate;
+use crate::mounts::mounts;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Device and inode of a disk's folder.
+type DirId = (u64, u64);
+
+struct Located {
+    store: Store,
+    id: DirId,
+}
+
+/// An opened copy of an object.
+pub struct Copy {
+    pub disk: i64,
+    pub disk_name: String,
+    pub file: File,
+}
+
+pub struct Disks {
+    /// Folders to look in besides the recorded paths and mount points: the folder of a
+    /// catalog copy, so the disk it sits on serves its objects wherever it is mounted.
+    extra_roots: Vec<PathBuf>,
+    stores: Mutex<HashMap<i64, Arc<Located>>>,
+    failed: Mutex<HashMap<i64, DirId>>,
+}
+
+impl Disks {
+    pub fn new(extra_roots: Vec<PathBuf>) -> Disks {
+        Disks {
+            extra_roots,
+            stores: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens a copy of `obj` from one of `holders` (minus `exclude`), or None when no
+    /// connected disk has a good one.
+    pub fn open_copy(
+        &self,
+        holders: &[DiskRecord],
+        obj: &ObjectRef,
+        exclude: &[i64],
+    ) -> Option<Copy> {
+        let wanted: Vec<&DiskRecord> = holders
+            .iter()
+            .filter(|d| !exclude.contains(&d.id))
+            .collect();
+        let mut suspects = Vec::new();
+        let mut unknown = Vec::new();
+        // Disks located before and still where they were: no mount table needed.
+        for d in &wanted {
+            match self.cached(d.id) {
+                Some(loc) if self.is_failed(d.id, loc.id) => suspects.push((*d, loc)),
+                Some(loc) => {
+                    if let Some(c) = self.try_open(d, &loc, obj) {
+                        return Some(c);
+                    }
+                }
+                None => unknown.push(*d),
+            }
+        }
+        // Look again for the others: plugged in, moved or remounted since.
+        if !unknown.is_empty() {
+            let table = mounts();
+            for d in unknown {
+                let Some(store) = locate(d, &table, &self.extra_roots) else {
+                    continue;
+                };
+                let Ok(id) = store.root_id() else { continue };
+                let loc = Arc::new(Located { store, id });
+                self.stores.lock().unwrap().insert(d.id, loc.clone());
+                if self.is_failed(d.id, id) {
+                    suspects.push((d, loc));
+                } else {
+                    tracing::info!("disk {} found at {}", d.name, loc.store.root().display());
+                    if let Some(c) = self.try_open(d, &loc, obj) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        // Last, disks that failed before: better than nothing, and they may be fine.
+        for (d, loc) in suspects {
+            if let Some(c) = self.try_open(d, &loc, obj) {
+                self.failed.lock().unwrap().remove(&d.id);
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Records that `disk` failed while serving `file` (a read error): it is used again
+    /// only when nothing else holds an object, or once it is found at a new place.
+    pub fn mark_failed(&self, disk: i64, name: &str, why: &std::io::Error) {
+        let loc = self.stores.lock().unwrap().remove(&disk);
+        if let Some(loc) = loc {
+            tracing::warn!(
+                "disk {name} at {} failed ({why}); using other copies while it stays like this",
+                loc.store.root().display()
+            );
+            self.failed.lock().unwrap().insert(disk, loc.id);
+        }
+    }
+
+    /// The cached store of `disk` if its path still leads to the folder we hold.
+    fn cached(&self, disk: i64) -> Option<Arc<Located>> {
+        let loc = self.stores.lock().unwrap().get(&disk).cloned()?;
+        let same = std::fs::metadata(loc.store.root())
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino()) == loc.id
+            })
+            .unwrap_or(false);
+        if same {
+            Some(loc)
+        } else {
+            self.stores.lock().unwrap().remove(&disk);
+            None
+        }
+    }
+
+    fn is_failed(&self, disk: i64, id: DirId) -> bool {
+        self.failed.lock().unwrap().get(&disk) == Some(&id)
+    }
+
+    /// Opens the object on one disk and checks it: a regular file inside the store
+    /// (`Store::open_object` is confined to it), of the recorded size, whose first byte
+    /// can be read (a dead disk often still answers `stat` from its caches).
+    fn try_open(&self, d: &DiskRecord, loc: &Located, obj: &ObjectRef) -> Option<Copy> {
+        let hex = crate::util::hex(&obj.hash);
+        let file = match loc.store.open_object(&obj.hash) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(
+                    "disk {} is connected but lacks object {hex}; run `dsbfs verify {}`",
+                    d.name,
+                    d.name
+                );
+                return None;
+            }
+            Err(e) => {
+                self.failed_open(d, loc, &e);
+                return None;
+            }
+        };
+        let len = file.metadata().map(|m| m.len());
+        match len {
+            Ok(len) if len == obj.size => {}
+            Ok(len) => {
+                tracing::warn!(
+                    "object {hex} on disk {} has {len} bytes instead of {}; not using it (run `dsbfs verify {}`)",
+                    d.name,
+                    obj.size,
+                    d.name
+                );
+                return None;
+            }
+            Err(e) => {
+                self.failed_open(d, loc, &e);
+                return None;
+            }
+        }
+        if obj.size > 0 {
+            let mut b = [0u8; 1];
+            if let Err(e) = file.read_exact_at(&mut b, 0) {
+                self.failed_open(d, loc, &e);
+                return None;
+            }
+        }
+        Some(Copy {
+            disk: d.id,
+            disk_name: d.name.clone(),
+            file,
+        })
+    }
+
+    fn failed_open(&self, d: &DiskRecord, loc: &Located, e: &std::io::Error) {
+        tracing::warn!(
+            "disk {} at {} cannot be read ({e})",
+            d.name,
+            loc.store.root().display()
+        );
+        self.stores.lock().unwrap().remove(&d.id);
+        self.failed.lock().unwrap().insert(d.id, loc.id);
+    }
+}

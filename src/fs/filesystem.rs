@@ -1,0 +1,599 @@
+//! The FUSE request handlers. The tree (lookup, getattr, readdir, readlink, statfs,
+//! xattrs) is answered from the catalog alone; only `open` of a file with content looks
+//! for a disk, and `read` reads the copy it found.
+
+use super::attr::{access_allowed, file_attr, file_type, valid_name};
+use super::disks::{Copy, Disks};
+use super::handles::{EMPTY_FH, Handles, OpenFile, Source, read_object};
+use super::view::View;
+use crate::catalog::Kind;
+use crate::catalog::view::Node;
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr,
+    Request,
+};
+use lru::LruCache;
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::num::NonZeroUsize;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the kernel may keep entries and attributes, found or not. The mount shows
+/// one finished scan that never changes while mounted, so this is as long as it gets.
+const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Directory entries fetched per catalog query.
+const DIR_BATCH: u32 = 64;
+/// Readdir cookies: 1 is ".", 2 is "..", a child's is its entry id plus this.
+const COOKIE_BASE: u64 = 2;
+/// How often the log repeats that one file is offline.
+const OFFLINE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+const XATTR_SHA256: &[u8] = b"user.dsbfs.sha256";
+const XATTR_DISKS: &[u8] = b"user.dsbfs.disks";
+const XATTR_COPIES: &[u8] = b"user.dsbfs.copies";
+/// SHA-256 of no bytes: the hash of every empty file.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+pub struct Settings {
+    pub xattr: bool,
+    pub passthrough: bool,
+    /// Names the mount in log lines.
+    pub label: String,
+}
+
+pub struct DsbFs {
+    view: View,
+    disks: Disks,
+    handles: Handles,
+    settings: Settings,
+    /// Passthrough asked for, granted by the kernel, and not refused by it since.
+    passthrough: AtomicBool,
+    /// Whether a refused passthrough was logged (once is enough).
+    passthrough_refused: AtomicBool,
+    offline_logged: Mutex<LruCache<u64, Instant>>,
+}
+
+thread_local! {
+    /// Each request thread's read buffer (reads are up to 1 MiB or more).
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl DsbFs {
+    pub fn new(view: View, disks: Disks, settings: Settings) -> DsbFs {
+        DsbFs {
+            view,
+            disks,
+            handles: Handles::default(),
+            settings,
+            passthrough: AtomicBool::new(false),
+            passthrough_refused: AtomicBool::new(false),
+            offline_logged: Mutex::new(LruCache::new(NonZeroUsize::new(1024).unwrap())),
+        }
+    }
+
+    /// Logs a catalog failure and turns it into EIO.
+    fn fail(&self, what: &str, e: anyhow::Error) -> Errno {
+        tracing::error!("{}: {what}: {e:#}", self.settings.label);
+        Errno::EIO
+    }
+
+    fn node(&self, ino: INodeNo) -> Result<Arc<Node>, Errno> {
+        match self.view.node(ino.0) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(Errno::ENOENT),
+            Err(e) => Err(self.fail("reading the catalog", e)),
+        }
+    }
+
+    /// Finds a connected copy for `node`'s object and makes a handle for it.
+    fn open_file(&self, node: &Node, reply: ReplyOpen) {
+        let Some(obj) = node.object.clone() else {
+            if node.size == 0 {
+                return reply.opened(FileHandle(EMPTY_FH), FopenFlags::FOPEN_KEEP_CACHE);
+            }
+            tracing::error!(
+                "{}: {} has {} bytes but no content in the catalog",
+                self.settings.label,
+                self.view.path_of(node.entry),
+                node.size
+            );
+            return reply.error(Errno::EIO);
+        };
+        if obj.size != node.size {
+            tracing::error!(
+                "{}: {}: the catalog records {} bytes but its object has {}",
+                self.settings.label,
+                self.view.path_of(node.entry),
+                node.size,
+                obj.size
+            );
+            return reply.error(Errno::EIO);
+        }
+        let holders = match self.view.conn().and_then(|c| c.holders(obj.id)) {
+            Ok(h) => h,
+            Err(e) => return reply.error(self.fail("reading the catalog", e)),
+        };
+        let Some(copy) = self.disks.open_copy(&holders, &obj, &[]) else {
+            self.log_offline(
+                node,
+                &holders.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+            );
+            return reply.error(Errno::from_i32(libc::ENOMEDIUM));
+        };
+        let Copy {
+            disk,
+            disk_name,
+            file,
+        } = copy;
+        let file = Arc::new(file);
+        let source = Source {
+            disk,
+            disk_name,
+            file: file.clone(),
+        };
+        if self.passthrough.load(Ordering::Relaxed) {
+            match self
+                .handles
+                .backing_for(node.ino, || reply.open_backing(file.as_ref()))
+            {
+                Ok(backing) => {
+                    tracing::debug!(
+                        "open {}: disk {}, passthrough",
+                        self.view.path_of(node.entry),
+                        source.disk_name
+                    );
+                    let fh = self.handles.insert(OpenFile::new(
+                        node.ino,
+                        node.entry,
+                        obj,
+                        source,
+                        Some(backing.clone()),
+                    ));
+                    return reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing);
+                }
+                Err(e) => {
+                    // Not permitted (not root) or not possible for this disk's filesystem.
+                    if e.raw_os_error() == Some(libc::EPERM) {
+                        self.passthrough.store(false, Ordering::Relaxed);
+                    }
+                    if !self.passthrough_refused.swap(true, Ordering::Relaxed) {
+                        tracing::info!(
+                            "{}: the kernel refused to read disk {} directly ({e}); dsbfs reads it",
+                            self.settings.label,
+                            source.disk_name
+                        );
+                    }
+                }
+            }
+        }
+        tracing::debug!(
+            "open {}: disk {}",
+            self.view.path_of(node.entry),
+            source.disk_name
+        );
+        let fh = self
+            .handles
+            .insert(OpenFile::new(node.ino, node.entry, obj, source, None));
+        // Objects never change, so the page cache stays valid across opens.
+        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+    }
+
+    /// One clear line naming the disks to plug in (not repeated for a minute per file).
+    fn log_offline(&self, node: &Node, holders: &[String]) {
+        {
+            let mut logged = self.offline_logged.lock().unwrap();
+            if logged
+                .get(&node.ino)
+                .is_some_and(|t| t.elapsed() < OFFLINE_LOG_EVERY)
+            {
+                return;
+            }
+            logged.put(node.ino, Instant::now());
+        }
+        let path = self.view.path_of(node.entry);
+        if holders.is_empty() {
+            tracing::warn!(
+                "{}: {path} is not on any disk yet: back it up with `dsbfs backup DISK`",
+                self.settings.label
+            );
+        } else {
+            tracing::warn!(
+                "{}: {path} is offline: plug in disk {}",
+                self.settings.label,
+                holders.join(" or ")
+            );
+        }
+    }
+
+    /// Reads from the handle's copy; when that copy fails, carries on from another
+    /// connected copy at the same offset, or fails with EIO when there is none.
+    fn read_with_failover(&self, of: &OpenFile, offset: u64, size: u32, reply: ReplyData) {
+        READ_BUF.with_borrow_mut(|buf| {
+            loop {
+                let src = of.source();
+                let err = match read_object(&src.file, of.object.size, offset, size, buf) {
+                    Ok(n) => return reply.data(&buf[..n]),
+                    Err(e) => e,
+                };
+                if err.kind() != std::io::ErrorKind::UnexpectedEof {
+                    self.disks.mark_failed(src.disk, &src.disk_name, &err);
+                }
+                let exclude = of.note_failure(src.disk);
+                let path = self.view.path_of(of.entry);
+                let holders = self
+                    .view
+                    .conn()
+                    .and_then(|c| c.holders(of.object.id))
+                    .unwrap_or_default();
+                match self.disks.open_copy(&holders, &of.object, &exclude) {
+                    Some(c) => {
+                        tracing::warn!(
+                            "{}: reading {path} from disk {} failed ({err}); continuing from disk {}",
+                            self.settings.label,
+                            src.disk_name,
+                            c.disk_name
+                        );
+                        of.switch_to(Source {
+                            disk: c.disk,
+                            disk_name: c.disk_name,
+                            file: Arc::new(c.file),
+                        });
+                    }
+                    None => {
+                        tracing::error!(
+                            "{}: reading {path} from disk {} failed ({err}) and no other connected disk holds it",
+                            self.settings.label,
+                            src.disk_name
+                        );
+                        return reply.error(Errno::EIO);
+                    }
+                }
+            }
+        })
+    }
+
+    fn xattr_value(&self, node: &Node, name: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
+        if node.kind != Kind::File || !name.starts_with(b"user.dsbfs.") {
+            return Ok(None);
+        }
+        let holders = |obj: i64| {
+            self.view
+                .conn()
+                .and_then(|c| c.holder_names(obj))
+                .map_err(|e| self.fail("reading the catalog", e))
+        };
+        Ok(match (name, &node.object) {
+            (XATTR_SHA256, Some(o)) => Some(crate::util::hex(&o.hash).into_bytes()),
+            (XATTR_SHA256, None) => Some(EMPTY_SHA256.as_bytes().to_vec()),
+            (XATTR_DISKS, Some(o)) => Some(holders(o.id)?.join(",").into_bytes()),
+            (XATTR_COPIES, Some(o)) => Some(holders(o.id)?.len().to_string().into_bytes()),
+            (XATTR_DISKS, None) => Some(Vec::new()),
+            (XATTR_COPIES, None) => Some(b"0".to_vec()),
+            _ => None,
+        })
+    }
+}
+
+/// Answers an xattr request by the size protocol: the size when asked for it, ERANGE
+/// when the caller's buffer is too small, the bytes otherwise.
+fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+    if size == 0 {
+        reply.size(value.len() as u32)
+    } else if (size as usize) < value.len() {
+        reply.error(Errno::ERANGE)
+    } else {
+        reply.data(value)
+    }
+}
+
+/// The attributes of a name that does not exist: inode 0 tells the kernel to cache the
+/// absence for the TTL, so probes for `.hidden`, `.git` and the like are asked once.
+fn negative_attr() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: super::attr::BLKSIZE,
+        flags: 0,
+    }
+}
+
+/// One directory entry to add to a readdir reply.
+struct DirItem<'a> {
+    node: &'a Node,
+    cookie: u64,
+    name: &'a [u8],
+}
+
+impl DsbFs {
+    /// Walks a folder from `offset`, calling `add` for each entry until it says the reply
+    /// is full: ".", "..", then the children in name order.
+    fn walk_dir(
+        &self,
+        ino: INodeNo,
+        offset: u64,
+        mut add: impl FnMut(DirItem) -> bool,
+    ) -> Result<(), Errno> {
+        let dir = self.node(ino)?;
+        if dir.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        if offset < 1
+            && add(DirItem {
+                node: &dir,
+                cookie: 1,
+                name: b".",
+            })
+        {
+            return Ok(());
+        }
+        if offset < 2 {
+            let parent = self
+                .view
+                .parent_of(ino.0)
+                .map_err(|e| self.fail("reading the catalog", e))?;
+            let pnode = if parent == ino.0 {
+                dir.clone()
+            } else {
+                self.node(INodeNo(parent))?
+            };
+            if add(DirItem {
+                node: &pnode,
+                cookie: 2,
+                name: b"..",
+            }) {
+                return Ok(());
+            }
+        }
+        let mut after = offset.saturating_sub(COOKIE_BASE) as i64;
+        loop {
+            let page = self
+                .view
+                .children(ino.0, after, DIR_BATCH)
+                .map_err(|e| self.fail("listing a folder", e))?;
+            for (name, node) in &page {
+                after = node.entry;
+                if !valid_name(name) {
+                    continue;
+                }
+                if add(DirItem {
+                    node,
+                    cookie: node.entry as u64 + COOKIE_BASE,
+                    name,
+                }) {
+                    return Ok(());
+                }
+            }
+            if page.len() < DIR_BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Filesystem for DsbFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // READDIRPLUS lets `ls -l` and `find -ls` get attributes with the listing.
+        let _ = config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
+        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
+        let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
+        if self.settings.passthrough && nix::unistd::geteuid().is_root() {
+            if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok()
+            {
+                self.passthrough.store(true, Ordering::Relaxed);
+            } else {
+                tracing::info!(
+                    "{}: this kernel cannot pass reads through to the disks; dsbfs reads them",
+                    self.settings.label
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        tracing::info!("{}: unmounted", self.settings.label);
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if !valid_name(name.as_bytes()) {
+            return reply.error(Errno::ENOENT);
+        }
+        match self.view.lookup(parent.0, name.as_bytes()) {
+            Ok(Some(n)) => reply.entry(&TTL, &file_attr(&n), Generation(0)),
+            Ok(None) => reply.entry(&TTL, &negative_attr(), Generation(0)),
+            Err(e) => reply.error(self.fail("looking up a name", e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.node(ino) {
+            Ok(n) => reply.attr(&TTL, &file_attr(&n)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.node(ino) {
+            Ok(n) => match (&n.kind, &n.target) {
+                (Kind::Symlink, Some(t)) => reply.data(t),
+                (Kind::Symlink, None) => reply.data(b""),
+                _ => reply.error(Errno::EINVAL),
+            },
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
+            return reply.error(Errno::EROFS);
+        }
+        match self.node(ino) {
+            Ok(n) if n.kind == Kind::File => self.open_file(&n, reply),
+            Ok(n) if n.kind == Kind::Dir => reply.error(Errno::EISDIR),
+            Ok(_) => reply.error(Errno::EINVAL),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        if fh.0 == EMPTY_FH {
+            return reply.data(&[]);
+        }
+        match self.handles.get(fh.0) {
+            Some(of) => self.read_with_failover(&of, offset, size, reply),
+            None => reply.error(Errno::EBADF),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if fh.0 != EMPTY_FH {
+            self.handles.remove(fh.0);
+        }
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The listing never changes while mounted: let the kernel cache it.
+        reply.opened(
+            FileHandle(0),
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+        );
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let r = self.walk_dir(ino, offset, |it| {
+            reply.add(
+                INodeNo(it.node.ino),
+                it.cookie,
+                file_type(it.node.kind),
+                OsStr::from_bytes(it.name),
+            )
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let r = self.walk_dir(ino, offset, |it| {
+            reply.add(
+                INodeNo(it.node.ino),
+                it.cookie,
+                OsStr::from_bytes(it.name),
+                &TTL,
+                &file_attr(it.node),
+                Generation(0),
+            )
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        const BS: u64 = 4096;
+        match self.view.totals() {
+            Ok(t) => reply.statfs(
+                t.bytes.div_ceil(BS),
+                0,
+                0,
+                t.entries,
+                0,
+                BS as u32,
+                255,
+                BS as u32,
+            ),
+            Err(e) => reply.error(self.fail("counting the tree", e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if !self.settings.xattr {
+            // ENOSYS once makes the kernel stop asking (no round trip per `ls -l` entry).
+            return reply.error(Errno::ENOSYS);
+        }
+        let value = self
+            .node(ino)
+            .and_then(|n| self.xattr_value(&n, name.as_bytes()));
+        match value {
+            Ok(Some(v)) => reply_xattr(reply, size, &v),
+            Ok(None) => reply.error(Errno::NO_XATTR),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if !self.settings.xattr {
+            return reply.error(Errno::ENOSYS);
+        }
+        // The user.dsbfs.* attributes are served by name only: listed, `cp -a` would
+        // copy them onto restored files. The catalog keeps no other attributes.
+        match self.node(ino) {
+            Ok(_) => reply_xattr(reply, size, b""),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        match self.node(ino) {
+            Ok(n) => match access_allowed(&n, req.uid(), &[req.gid()], mask.bits()) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(Errno::from_i32(e)),
+            },
+            Err(e) => reply.error(e),
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Mounting and serving: checks that give one clear error, the fork that lets
+//! `dsbfs mount` return only once the mount is ready, signals, and the log.
+//!
+//! Without `-f` the process forks before any thread exists; the child starts a new
+//! session, sends its output to the log, mounts, and reports "OK" or the error through
+//! a pipe; the parent waits for that report and exits 0 or 1. With `-f` the same steps
+//! run in the foreground and the log is stderr. Either way SIGINT, SIGTERM and SIGHUP
+//! unmount (lazily when the mount is busy), as do `fusermount3 -u` and `umount`.
+
+use super::disks::Disks;
+use super::filesystem::{DsbFs, Settings};
+use super::options::{LogTarget, MountOptions, default_log_path};
+use super::view::View;
+use anyhow::{Context, Result, anyhow, bail};
+use nix::sys::signal::{SigSet, Signal};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct MountRequest {
+    pub catalog: PathBuf,
+    pub mountpoint: PathBuf,
+    pub options: MountOptions,
+    pub foreground: bool,
+    /// Say where the mount and its log are once it is ready.
+    pub verbose: bool,
+}
+
+/// Mounts and serves. In the foreground this returns after the unmount; otherwise the
+/// calling process returns as soon as the background mount is ready.
+pub fn mount(req: MountRequest) -> Result<()> {
+    let mountpoint = check_mountpoint(&req.mountpoint)?;
+    let catalog = std::fs::canonicalize(&req.catalog).map_err(|_| {
+        anyhow!(
+            "no catalog at {}: give the path of a dsbfs catalog",
+            req.catalog.display()
+        )
+    })?;
+    check_fuse()?;
+    // Open once here for a direct error; the serving process opens its own connections
+    // (a SQLite connection must not cross a fork).
+    drop(View::open(&catalog)?);
+    let log = open_log(&req.options.log, req.foreground)?;
+    let job = Job {
+        catalog,
+        mountpoint,
+        options: req.options,
+    };
+    if req.foreground {
+        let session = job.mount()?;
+        if let Some((f, _)) = &log {
+            redirect(f.as_raw_fd(), libc::STDERR_FILENO)?;
+        }
+        return job.serve(session);
+    }
+    daemonize(job, log, req.verbose)
+}
+
+struct Job {
+    catalog: PathBuf,
+    mountpoint: PathBuf,
+    options: MountOptions,
+}
+
+impl Job {
+    fn label(&self) -> String {
+        self.mountpoint.display().to_string()
+    }
+
+    /// Mounts; the mount is usable when this returns.
+    fn mount(&self) -> Result<fuser::Session<DsbFs>> {
+        // Blocked before mounting, so a signal arriving before `serve` waits for it
+        // instead of killing the process and leaving a dead mount; request threads
+        // inherit the mask.
+        stop_signals().thread_block()?;
+        let view = View::open(&self.catalog)?;
+        let scan = view.scan();
+        // The catalog's own folder is where a disk holding a catalog copy is found,
+        // wherever that disk is mounted now (disaster recovery).
+        let extra = self
+            .catalog
+            .parent()
+            .map(|p| vec![p.to_owned()])
+            .unwrap_or_default();
+        let settings = Settings {
+            xattr: self.options.xattr.unwrap_or(super::XATTR_DEFAULT),
+            passthrough: self.options.passthrough,
+            label: self.label(),
+        };
+        let fs = DsbFs::new(view, Disks::new(extra), settings);
+        let fsname = self.options.fsname.clone().unwrap_or_else(|| {
+            let p = self.catalog.display().to_string();
+            // Commas would split the fusermount3 option string.
+            if p.contains(',') { "dsbfs".into() } else { p }
+        });
+        let cfg = self.options.fuser_config(&fsname);
+        let session = fuser::Session::new(fs, &self.mountpoint, &cfg)
+            .map_err(|e| mount_error(&self.mountpoint, e))?;
+        raise_readahead(&self.mountpoint);
+        tracing::info!(
+            "{}: mounted {} (scan {}), pid {}",
+            self.label(),
+            self.catalog.display(),
+            scan,
+            std::process::id()
+        );
+        Ok(session)
+    }
+
+    /// Serves until unmounted by a signal, `fusermount3 -u` or `umount`.
+    fn serve(&self, mut session: fuser::Session<DsbFs>) -> Result<()> {
+        let signals = stop_signals();
+        let mut unmounter = session.unmount_callable();
+        let mountpoint = self.mountpoint.clone();
+        let label = self.label();
+        std::thread::Builder::new()
+            .name("dsbfs-signals".into())
+            .spawn(move || {
+                if let Ok(sig) = signals.wait() {
+                    tracing::info!("{label}: {sig}: unmounting");
+                    if let Err(e) = unmounter.unmount() {
+                        tracing::warn!("{label}: busy ({e}); detaching it now, it goes away when the last user leaves");
+                        lazy_unmount(&mountpoint);
+                    }
+                }
+            })?;
+        session
+            .run()
+            .with_context(|| format!("serving the mount at {}", self.mountpoint.display()))
+    }
+}
+
+/// The signals that unmount.
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// The mountpoint, absolute, after the checks that give a clear error.
+fn check_mountpoint(mp: &Path) -> Result<PathBuf> {
+    match std::fs::metadata(mp) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("the mountpoint {} is not a folder", mp.display()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
+            "{} is a dead mount (its process is gone): unmount it with `fusermount3 -u {}` first",
+            mp.display(),
+            mp.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the mountpoint {} does not exist: create it with `mkdir -p {}`",
+            mp.display(),
+            mp.display()
+        ),
+        Err(e) => bail!("cannot use the mountpoint {}: {e}", mp.display()),
+    }
+    let abs = std::fs::canonicalize(mp)?;
+    if crate::mounts::mounts()
+        .iter()
+        .any(|m| m.mount_point == abs && m.fstype.starts_with("fuse.dsbfs"))
+    {
+        // Its attributes may be cached for long; listing it asks the process behind it.
+        if std::fs::read_dir(&abs).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)) {
+            bail!(
+                "{} is a dead mount (its process is gone): unmount it with `fusermount3 -u {}` first",
+                abs.display(),
+                abs.display()
+            );
+        }
+        bail!(
+            "{} is busy: a dsbfs catalog is mounted there already (unmount it with `fusermount3 -u {}`)",
+            abs.display(),
+            abs.display()
+        );
+    }
+    Ok(abs)
+}
+
+fn check_fuse() -> Result<()> {
+    if !Path::new("/dev/fuse").exists() {
+        bail!(
+            "this machine cannot mount FUSE filesystems: /dev/fuse is missing (load the fuse kernel module; in a container, pass the /dev/fuse device)"
+        );
+    }
+    if nix::unistd::access(
+        "/dev/fuse",
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    )
+    .is_err()
+    {
+        bail!(
+            "cannot open /dev/fuse: permission denied (mount as root, or let users mount: fuse3 installs /dev/fuse with mode 0666)"
+        );
+    }
+    Ok(())
+}
+
+fn mount_error(mp: &Path, e: std::io::Error) -> anyhow::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            "permission denied (mount as root, or install fuse3 so fusermount3 can mount for you)"
+                .to_string()
+        }
+        Some(libc::ENOENT) if !nix::unistd::geteuid().is_root() => {
+            "fusermount3 was not found: install fuse3".to_string()
+        }
+        _ => e.to_string(),
+    };
+    anyhow!("cannot mount at {}: {why}", mp.display())
+}
+
+/// Opens the log: stderr in the foreground unless `log=` names a file; in the
+/// background `log=` or the default path, or nowhere with `log=none`.
+fn open_log(target: &LogTarget, foreground: bool) -> Result<Option<(File, PathBuf)>> {
+    let path = match target {
+        LogTarget::Off => return Ok(None),
+        LogTarget::Path(p) => p.clone(),
+        LogTarget::Default if foreground => return Ok(None),
+        LogTarget::Default => {
+            let env = |k| std::env::var(k).ok();
+            match default_log_path(
+                env("XDG_STATE_HOME").as_deref(),
+                env("HOME").as_deref(),
+                nix::unistd::geteuid().is_root(),
+            ) {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the log folder {}", dir.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot open the log {} (choose another with -o log=PATH)",
+                path.display()
+            )
+        })?;
+    Ok(Some((f, path)))
+}
+
+fn redirect(from: i32, to: i32) -> Result<()> {
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot redirect output");
+    }
+    Ok(())
+}
+
+/// Forks; the child mounts and serves, the parent waits for the report.
+fn daemonize(job: Job, log: Option<(File, PathBuf)>, verbose: bool) -> Result<()> {
+    let log_path = log.as_ref().map(|(_, p)| p.clone());
+    if thread_count() > 1 {
+        bail!("internal error: dsbfs must fork before it starts threads");
+    }
+    let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: the process has a single thread (checked above), so the child may do anything.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(rx);
+            let code = match child(&job, log, tx) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{}: {e:#}", job.label());
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(tx);
+            let mut report = String::new();
+            File::from(rx).read_to_string(&mut report)?;
+            let report = report.trim_end();
+            let log_name = log_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "none".into());
+            if report == "OK" || report.starts_with("OK ") {
+                if verbose {
+                    eprintln!(
+                        "dsbfs: mounted {} at {} (pid {child}, log {log_name})",
+                        job.catalog.display(),
+                        job.mountpoint.display(),
+                    );
+                }
+                Ok(())
+            } else if let Some(msg) = report.strip_prefix("ERR ") {
+                Err(anyhow!("{msg}"))
+            } else {
+                Err(anyhow!(
+                    "the mount process (pid {child}) ended before the mount was ready (log: {log_name})"
+                ))
+            }
+        }
+    }
+}
+
+/// The background process: new session, output to the log, mount, report, serve.
+fn child(job: &Job, log: Option<(File, PathBuf)>, tx: OwnedFd) -> Result<()> {
+    let mut tx = File::from(tx);
+    let _ = nix::unistd::setsid();
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    redirect(devnull.as_raw_fd(), libc::STDIN_FILENO)?;
+    redirect(devnull.as_raw_fd(), libc::STDOUT_FILENO)?;
+    let err_fd = log.as_ref().map(|(f, _)| f.as_raw_fd());
+    redirect(err_fd.unwrap_or(devnull.as_raw_fd()), libc::STDERR_FILENO)?;
+    drop(log);
+    let _ = std::env::set_current_dir("/");
+    let session = match job.mount() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(tx, "ERR {}", format!("{e:#}").replace('\n', " "));
+            return Err(e);
+        }
+    };
+    writeln!(tx, "OK {}", std::process::id())?;
+    drop(tx);
+    job.serve(session)
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1)
+}
+
+/// Detaches the mount now; the kernel finishes it when the last user leaves.
+fn lazy_unmount(mp: &Path) {
+    if nix::unistd::geteuid().is_root() {
+        let _ = nix::mount::umount2(mp, nix::mount::MntFlags::MNT_DETACH);
+    } else {
+        let _ = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(mp)
+            .status();
+    }
+}
+
+/// Reads through dsbfs come in readahead-sized requests, 128 KiB by default; 1 MiB
+/// needs a quarter of the round trips. Only root may change it; no harm otherwise.
+fn raise_readahead(mp: &Path) {
+    let Ok(text) = std::fs::read("/proc/self/mountinfo") else {
+        return;
+    };
+    if let Some((major, minor)) = crate::mounts::device_of(&text, mp) {
+        let _ = std::fs::write(
+            format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"),
+            "1024",
+        );
+    }
+}
