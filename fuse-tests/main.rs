@@ -8,6 +8,7 @@ mod harness;
 
 mod cli;
 mod disks;
+mod fstab;
 mod reading;
 mod security;
 mod tree;

@@ -63,7 +63,7 @@ show dsbfs where /videos/holiday.mp4 /documents/letter.txt
 
 step "Mount the backup as a read-only filesystem"
 mkdir -p "$mnt"
-show dsbfs mount "$mnt" -o log="$work/mount.log"
+show dsbfs mount "$mnt" -o xattr,log="$work/mount.log"
 show ls -la "$mnt" "$mnt/documents"
 show cat "$mnt/documents/letter.txt"
 show getfattr -n user.dsbfs.disks "$mnt/photos/2023/IMG_2001.jpg" 2>/dev/null || true

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod disks;
 pub mod fs;
 pub mod manpage;
+pub mod mount_helper;
 pub mod mounts;
 pub mod placement;
 pub mod restore;

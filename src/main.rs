@@ -3,6 +3,11 @@ use dsbfs::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if dsbfs::mount_helper::invoked_as_helper(&argv) {
+        init_logging(1, false, true);
+        return finish(dsbfs::mount_helper::run(&argv[1..]), "mount.dsbfs");
+    }
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
     // A mount runs for long and logs little: say when it mounts and unmounts, with times.
@@ -14,10 +19,15 @@ fn main() -> ExitCode {
         cli.verbose
     };
     init_logging(level, cli.quiet, serving);
-    match dsbfs::cmd::run(cli) {
+    finish(dsbfs::cmd::run(cli), "dsbfs")
+}
+
+/// The exit code for a result; an error is one line on stderr.
+fn finish(result: anyhow::Result<u8>, program: &str) -> ExitCode {
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("dsbfs: {}", one_line(&e));
+            eprintln!("{program}: {}", one_line(&e));
             ExitCode::from(if e.is::<dsbfs::UsageError>() {
                 dsbfs::exit::USAGE
             } else {
