@@ -244,13 +244,27 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// A new entry: the caller knows `parent` has no child called `name` (the scan
+    /// lists every entry of a folder), so no look-up comes first.
+    pub fn new_entry(&self, parent: i64, name: &[u8]) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("INSERT INTO entries(parent, name) VALUES (?1, ?2) RETURNING id")?
+            .query_row(params![parent, name], |r| r.get(0))?)
+    }
+
     /// The object with this content, created if new.
     pub fn object_id(&self, hash: &[u8; 32], size: u64) -> Result<i64> {
-        self.conn
+        let inserted: Option<i64> = self
+            .conn
             .prepare_cached(
-                "INSERT INTO objects(hash, size) VALUES (?1, ?2) ON CONFLICT(hash) DO NOTHING",
+                "INSERT INTO objects(hash, size) VALUES (?1, ?2) ON CONFLICT(hash) DO NOTHING RETURNING id",
             )?
-            .execute(params![&hash[..], size as i64])?;
+            .query_row(params![&hash[..], size as i64], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = inserted {
+            return Ok(id);
+        }
         Ok(self
             .conn
             .prepare_cached("SELECT id FROM objects WHERE hash = ?1")?

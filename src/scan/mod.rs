@@ -478,7 +478,7 @@ impl Scanner<'_> {
         let attr = attr_of(&meta, kind, target);
         let entry = match known {
             Some(c) => c.entry,
-            None => self.cat.entry_id(parent.entry, name)?,
+            None => self.cat.new_entry(parent.entry, name)?,
         };
         let old = known.and_then(|c| c.version.as_ref());
         match kind {
