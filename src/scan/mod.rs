@@ -230,19 +230,25 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
         progress,
         queued_bytes: 0,
     };
-    cat.conn().execute_batch("BEGIN IMMEDIATE")?;
+    // The scan itself keeps entries, versions and objects consistent; checking foreign
+    // keys on every insert would double the main thread's index lookups.
+    cat.conn()
+        .execute_batch("PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE")?;
     let result = s.walk_root();
     let result = result.and_then(|_| s.finish());
-    match result {
-        Ok(()) => {
-            cat.finish_scan(scan, crate::util::now())?;
-            cat.conn().execute_batch("COMMIT")?;
-        }
-        Err(e) => {
-            let _ = cat.conn().execute_batch("COMMIT");
-            return Err(e);
-        }
-    }
+    let outcome = match result {
+        Ok(()) => cat
+            .finish_scan(scan, crate::util::now())
+            .and_then(|_| Ok(cat.conn().execute_batch("COMMIT")?)),
+        // Keep what was hashed: the next scan resumes from it.
+        Err(e) => cat
+            .conn()
+            .execute_batch("COMMIT")
+            .map_err(Into::into)
+            .and(Err(e)),
+    };
+    cat.conn().execute_batch("PRAGMA foreign_keys=ON")?;
+    outcome?;
     let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     s.progress.finish_and_clear();
     Ok(std::mem::take(&mut s.summary))
