@@ -327,14 +327,3 @@ fn walk(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
-
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}

@@ -232,15 +232,6 @@ fn one_surviving_disk_mounted_read_only_elsewhere_restores_everything_it_holds()
         w.path("media/usb/old-name").to_str().unwrap(),
         ro.to_str().unwrap(),
     ]);
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
     let _guard = Unmount(ro.clone());
     bind(&["-o", "remount,ro,bind", ro.to_str().unwrap()]);
 

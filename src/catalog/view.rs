@@ -158,30 +158,6 @@ impl Catalog {
         Ok(p.filter(|&p| p > 0).unwrap_or(1))
     }
 
-    /// The virtual path of an entry, for messages. Unlike `entry_path`, a crafted
-    /// catalog whose parents loop cannot make this run forever.
-    pub fn node_path(&self, entry: i64) -> Result<Vec<u8>> {
-        let mut st = self.conn.prepare_cached(
-            "WITH RECURSIVE up(id, parent, name, depth) AS (
-               SELECT id, parent, name, 0 FROM entries WHERE id = ?1
-               UNION ALL SELECT e.id, e.parent, e.name, up.depth + 1 FROM entries e
-                 JOIN up ON e.id = up.parent WHERE up.depth < 4096
-             ) SELECT name FROM up WHERE id != 1 ORDER BY depth DESC",
-        )?;
-        let names: Vec<Vec<u8>> = st
-            .query_map([entry], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut path = Vec::new();
-        for n in names {
-            path.push(b'/');
-            path.extend_from_slice(&n);
-        }
-        if path.is_empty() {
-            path.push(b'/');
-        }
-        Ok(path)
-    }
-
     /// Names of the disks recorded as holding `object`, by name.
     pub fn holder_names(&self, object: i64) -> Result<Vec<String>> {
         let mut st = self.conn.prepare_cached(
@@ -280,8 +256,8 @@ mod tests {
         assert!(cat.node_lookup(1, b"nope", at).unwrap().is_none());
         assert_eq!(cat.parent_of(a.entry).unwrap(), 1);
         assert_eq!(cat.parent_of(1).unwrap(), 1);
-        assert_eq!(cat.node_path(f.entry).unwrap(), b"/a/f");
-        assert_eq!(cat.node_path(1).unwrap(), b"/");
+        assert_eq!(cat.entry_path(f.entry).unwrap(), b"/a/f");
+        assert_eq!(cat.entry_path(1).unwrap(), b"/");
     }
 
     #[test]
@@ -292,7 +268,7 @@ mod tests {
                 "INSERT INTO entries(id, parent, name) VALUES (100, 101, X'61'), (101, 100, X'62');",
             )
             .unwrap();
-        assert!(cat.node_path(100).unwrap().len() > 4096);
+        assert!(cat.entry_path(100).unwrap().len() > 4096);
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl View {
     /// The virtual path of a node, for messages.
     pub fn path_of(&self, entry: i64) -> String {
         self.conn()
-            .and_then(|c| c.node_path(entry))
+            .and_then(|c| c.entry_path(entry))
             .map(|p| crate::util::display_bytes(&p))
             .unwrap_or_else(|_| format!("(entry {entry})"))
     }

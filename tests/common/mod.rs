@@ -237,3 +237,15 @@ pub fn rich_tree(root: &Path) {
         .unwrap();
     }
 }
+
+/// Undoes a plain mount (tmpfs, bind mount) a test made, lazily, even when it fails.
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
