@@ -277,7 +277,12 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
 
     // Continues from d2 at the same offset, byte-exact.
     let mut rest = vec![0u8; both.len() - (1 << 20)];
-    fb.read_exact_at(&mut rest, 1 << 20).unwrap();
+    if let Err(e) = fb.read_exact_at(&mut rest, 1 << 20) {
+        panic!(
+            "reading on after the disk failed: {e}\nmount log:\n{}",
+            m.log_text()
+        );
+    }
     assert!(rest == both[1 << 20..], "the rest of on-both.bin differs");
     // No other copy: EIO, not garbage and not a hang.
     let mut buf = vec![0u8; 1 << 20];

@@ -225,11 +225,13 @@ impl DsbFs {
                 }
                 let exclude = of.note_failure(src.disk);
                 let path = self.view.path_of(of.entry);
-                let holders = self
-                    .view
-                    .conn()
-                    .and_then(|c| c.holders(of.object.id))
-                    .unwrap_or_default();
+                let holders = match self.view.conn().and_then(|c| c.holders(of.object.id)) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("{}: cannot read the catalog to fail over: {e:#}", self.settings.label);
+                        Vec::new()
+                    }
+                };
                 match self.disks.open_copy(&holders, &of.object, &exclude) {
                     Some(c) => {
                         tracing::warn!(
