@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A batch is flushed and recorded after this long or this many bytes.
@@ -176,6 +177,8 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Copies the plan's objects. Workers (one per core) read, hash and stage objects
+    /// in parallel; this thread records what they staged, batch by batch.
     fn copy(
         &mut self,
         plan: &Plan,
@@ -185,6 +188,24 @@ impl Run<'_> {
     ) -> Result<()> {
         let sizes: std::collections::HashMap<i64, u64> =
             objects.iter().map(|o| (o.id, o.size)).collect();
+        let mut paths = self.cat.object_paths()?;
+        let jobs: Vec<CopyJob> = plan
+            .copy
+            .iter()
+            .filter_map(|id| {
+                Some(CopyJob {
+                    id: *id,
+                    hash: *snap.hashes.get(id)?,
+                    size: *sizes.get(id)?,
+                    sources: paths
+                        .remove(id)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|vpath| physical_path(&self.sources, vpath))
+                        .collect(),
+                })
+            })
+            .collect();
         let pb = if progress {
             let pb = ProgressBar::new(plan.copy_bytes);
             pb.set_style(
@@ -197,106 +218,97 @@ impl Run<'_> {
         } else {
             ProgressBar::hidden()
         };
-        let mut batch = Batch::default();
-        for &id in &plan.copy {
-            let (Some(hash), Some(&size)) = (snap.hashes.get(&id), sizes.get(&id)) else {
-                continue;
-            };
-            match self.stage_one(id, hash, size, &pb) {
-                Ok(Some(Written::Staged(s))) => batch.staged.push((id, size, s)),
-                Ok(Some(Written::Present)) => batch.present.push((id, size)),
-                Ok(_) => {}
-                Err(e) if e.downcast_ref::<DiskError>().is_none() => {
-                    self.report.unreadable += 1;
-                    self.note(format!(
-                        "object {} not copied: {e:#}",
-                        crate::util::hex(hash)
-                    ));
-                }
-                Err(e) => {
-                    let reason = disk_stop_reason(&e, &self.report.disk);
-                    let flushed = self.flush(&mut batch);
-                    self.report.stopped = Some(match flushed {
-                        Ok(()) => reason,
-                        Err(f) => {
-                            format!("{reason}; the last batch could not be saved either ({f:#})")
+        let others = std::mem::take(&mut self.others);
+        let store = self.store;
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let result = std::thread::scope(|s| {
+            let (tx, rx) = crossbeam_channel::bounded::<(usize, Staging)>(64);
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (jobs, next, stop, others, pb) = (&jobs, &next, &stop, &others, &pb);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        if tx.send((i, stage(store, others, job, pb))).is_err() {
+                            break;
                         }
-                    });
-                    pb.finish_and_clear();
-                    return Ok(());
+                    }
+                });
+            }
+            drop(tx);
+            let mut batch = Batch::default();
+            for (i, staging) in rx {
+                let job = &jobs[i];
+                self.take_notes(job, staging.notes)?;
+                match staging.written {
+                    Ok(Some(Written::Staged(st))) => batch.staged.push((job.id, job.size, st)),
+                    Ok(Some(Written::Present)) => batch.present.push((job.id, job.size)),
+                    Ok(_) => {}
+                    Err(e) if e.downcast_ref::<DiskError>().is_none() => {
+                        self.report.unreadable += 1;
+                        self.note(format!(
+                            "object {} not copied: {e:#}",
+                            crate::util::hex(&job.hash)
+                        ));
+                    }
+                    Err(e) => {
+                        // Stop the workers; what was staged before is still saved below.
+                        stop.store(true, Ordering::Relaxed);
+                        self.report
+                            .stopped
+                            .get_or_insert_with(|| disk_stop_reason(&e, &self.report.disk));
+                    }
+                }
+                batch.bytes += job.size;
+                let due = batch.started.elapsed() >= BATCH_TIME || batch.bytes >= BATCH_BYTES;
+                if due
+                    && self.report.stopped.is_none()
+                    && let Err(e) = self.flush(&mut batch)
+                {
+                    stop.store(true, Ordering::Relaxed);
+                    self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
                 }
             }
-            batch.bytes += size;
-            if (batch.started.elapsed() >= BATCH_TIME || batch.bytes >= BATCH_BYTES)
-                && let Err(e) = self.flush(&mut batch)
-            {
-                self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
-                pb.finish_and_clear();
-                return Ok(());
+            if let Err(e) = self.flush(&mut batch) {
+                let reason = disk_stop_reason(&e, &self.report.disk);
+                self.report.stopped = Some(match self.report.stopped.take() {
+                    Some(first) => {
+                        format!("{first}; the last batch could not be saved either ({e:#})")
+                    }
+                    None => reason,
+                });
             }
-        }
-        if let Err(e) = self.flush(&mut batch) {
-            self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
-        }
+            Ok::<(), anyhow::Error>(())
+        });
+        self.others = others;
         pb.finish_and_clear();
-        Ok(())
+        result
     }
 
-    /// Writes one object from the first place that still has the right bytes: a source
-    /// file, else another connected disk. `Ok(None)` when no place has them.
-    fn stage_one(
-        &mut self,
-        id: i64,
-        hash: &[u8; 32],
-        size: u64,
-        pb: &ProgressBar,
-    ) -> Result<Option<Written>> {
-        let on_bytes = |n| pb.inc(n);
-        for entry in self.cat.entries_with_object(id)? {
-            let vpath = self.cat.entry_path(entry)?;
-            let Some(path) = physical_path(&self.sources, &vpath) else {
-                continue;
-            };
-            let mut file = match std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    self.report.unreadable += 1;
-                    self.note(format!("cannot read {}: {e}", path.display()));
-                    continue;
-                }
-            };
-            match self.store.stage(&mut file, hash, size, &on_bytes)? {
-                Written::Mismatch => {
+    /// Records what a worker noticed: sources that changed since the scan (flagged so the
+    /// next scan re-hashes them), unreadable sources, damaged copies on other disks.
+    fn take_notes(&mut self, job: &CopyJob, notes: Vec<Note>) -> Result<()> {
+        for n in notes {
+            match n {
+                Note::SourceChanged(path) => {
                     self.report.source_changed += 1;
-                    self.cat.flag_for_rescan(id)?;
+                    self.cat.flag_for_rescan(job.id)?;
                     self.note(format!(
                         "{} changed since the scan; it will be re-hashed by the next scan",
                         path.display()
                     ));
                 }
-                w => return Ok(Some(w)),
-            }
-        }
-        for i in 0..self.others.len() {
-            let Ok(mut f) = self.others[i].store.open_object(hash) else {
-                continue;
-            };
-            match self.store.stage(&mut f, hash, size, &on_bytes)? {
-                Written::Mismatch => {
-                    let name = self.others[i].record.name.clone();
-                    self.note(format!(
-                        "object {} on disk {name} is damaged: run `dsbfs verify {name}`",
-                        crate::util::hex(hash)
-                    ));
+                Note::Unreadable(msg) => {
+                    self.report.unreadable += 1;
+                    self.note(msg);
                 }
-                w => return Ok(Some(w)),
+                Note::Damaged(msg) => self.note(msg),
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Makes a batch durable and records it: sync data, rename, sync names, commit.
@@ -332,6 +344,83 @@ impl Run<'_> {
         if self.report.errors.len() < 50 {
             self.report.errors.push(msg);
         }
+    }
+}
+
+/// One object to copy and every source file that should hold its bytes.
+struct CopyJob {
+    id: i64,
+    hash: [u8; 32],
+    size: u64,
+    sources: Vec<std::path::PathBuf>,
+}
+
+/// What a worker noticed besides the result.
+enum Note {
+    SourceChanged(std::path::PathBuf),
+    Unreadable(String),
+    Damaged(String),
+}
+
+struct Staging {
+    written: Result<Option<Written>>,
+    notes: Vec<Note>,
+}
+
+/// Writes one object from the first place that still has the right bytes: a source
+/// file, else another connected disk. `Ok(None)` when no place has them. Runs on a
+/// worker thread: no catalog access, only files.
+fn stage(store: &Store, others: &[Connected], job: &CopyJob, pb: &ProgressBar) -> Staging {
+    let on_bytes = |n| pb.inc(n);
+    let mut notes = Vec::new();
+    for path in &job.sources {
+        let mut file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                notes.push(Note::Unreadable(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+                continue;
+            }
+        };
+        match store.stage(&mut file, &job.hash, job.size, &on_bytes) {
+            Ok(Written::Mismatch) => notes.push(Note::SourceChanged(path.clone())),
+            written => {
+                return Staging {
+                    written: written.map(Some),
+                    notes,
+                };
+            }
+        }
+    }
+    for other in others {
+        let Ok(mut f) = other.store.open_object(&job.hash) else {
+            continue;
+        };
+        match store.stage(&mut f, &job.hash, job.size, &on_bytes) {
+            Ok(Written::Mismatch) => {
+                let name = &other.record.name;
+                notes.push(Note::Damaged(format!(
+                    "object {} on disk {name} is damaged: run `dsbfs verify {name}`",
+                    crate::util::hex(&job.hash)
+                )));
+            }
+            written => {
+                return Staging {
+                    written: written.map(Some),
+                    notes,
+                };
+            }
+        }
+    }
+    Staging {
+        written: Ok(None),
+        notes,
     }
 }
 

@@ -64,13 +64,23 @@ impl Catalog {
         Ok(Snapshot { objects, hashes })
     }
 
-    /// Entries whose current version holds `object` (where a backup can read it from).
-    pub fn entries_with_object(&self, object: i64) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT entry FROM versions WHERE object = ?1 AND end_scan IS NULL ORDER BY id",
+    /// The virtual paths of the current files holding each object (where a backup can
+    /// read it from), in one pass over the tree.
+    pub fn object_paths(&self) -> Result<HashMap<i64, Vec<Vec<u8>>>> {
+        let mut st = self.conn.prepare(
+            "WITH RECURSIVE t(id, path) AS (
+               SELECT 1, X''
+               UNION ALL SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
+             )
+             SELECT v.object, t.path FROM t JOIN versions v ON v.entry = t.id
+             WHERE v.end_scan IS NULL AND v.object IS NOT NULL ORDER BY v.id",
         )?;
-        let rows = st.query_map([object], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            out.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+        Ok(out)
     }
 
     /// Number of disks other than `disk` recorded as holding `object`.
