@@ -157,6 +157,15 @@ pub fn fsync_parent(p: &Path) -> Result<()> {
     }
 }
 
+/// Runs `f` with this thread's 1 MiB copy buffer: copying many small files must not
+/// allocate (and fault in) a fresh megabyte for each.
+pub fn with_copy_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
+    }
+    BUF.with_borrow_mut(|b| f(b))
+}
+
 /// Opens `path` relative to `dir`, refusing to leave `dir` or to follow any symlink on
 /// the way: what keeps a crafted disk or catalog from reaching outside its folder.
 pub fn open_beneath(

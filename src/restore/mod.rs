@@ -410,16 +410,17 @@ impl Restorer<'_> {
         }
         let Some(hash) = v.hash else { return Ok(true) };
         let mut f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
+        let digest = crate::util::with_copy_buffer(|buf| {
+            let mut h = Sha256::new();
+            loop {
+                let n = f.read(buf)?;
+                if n == 0 {
+                    return Ok::<_, std::io::Error>(<[u8; 32]>::from(h.finalize()));
+                }
+                h.update(&buf[..n]);
             }
-            h.update(&buf[..n]);
-        }
-        Ok(<[u8; 32]>::from(h.finalize()) == hash)
+        })?;
+        Ok(digest == hash)
     }
 
     /// Copies the object from the first connected disk whose copy is sound. None when
@@ -509,11 +510,19 @@ fn copy_verified(
     out: &mut File,
     pb: &ProgressBar,
 ) -> std::io::Result<([u8; 32], u64)> {
-    let mut buf = vec![0u8; 1 << 20];
+    crate::util::with_copy_buffer(|buf| copy_verified_with(src, out, pb, buf))
+}
+
+fn copy_verified_with(
+    src: &mut File,
+    out: &mut File,
+    pb: &ProgressBar,
+    buf: &mut [u8],
+) -> std::io::Result<([u8; 32], u64)> {
     let mut h = Sha256::new();
     let mut total = 0;
     loop {
-        let n = match src.read(&mut buf) {
+        let n = match src.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

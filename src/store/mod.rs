@@ -382,11 +382,19 @@ fn copy_hashing(
     out: &mut File,
     on_bytes: &dyn Fn(u64),
 ) -> Result<([u8; 32], u64)> {
-    let mut buf = vec![0u8; 1 << 20];
+    crate::util::with_copy_buffer(|buf| copy_hashing_with(src, out, on_bytes, buf))
+}
+
+fn copy_hashing_with(
+    src: &mut dyn Read,
+    out: &mut File,
+    on_bytes: &dyn Fn(u64),
+    buf: &mut [u8],
+) -> Result<([u8; 32], u64)> {
     let mut h = Sha256::new();
     let mut total = 0u64;
     loop {
-        let n = match src.read(&mut buf) {
+        let n = match src.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
