@@ -3,53 +3,96 @@
 #
 # Usage: scripts/bench.sh [--work DIR] [--small N] [--large N] [--large-mib M]
 #                         [--seed S] [--runs N] [--dsb-runs N] [--only SECTION[,SECTION…]]
-#                         [--max-others CPUS] [--dsbfs PATH] [--no-build] [--no-dsb]
+#                         [--budget SECONDS] [--big-mib M] [--max-others CPUS]
+#                         [--dsbfs PATH] [--no-build] [--no-dsb]
 #
 #   --work DIR     everything the bench writes goes here (default /tmp/dsbfs-bench): the
-#                  cached tree(s), a distbackup venv, catalogs (deleted at exit), logs/,
-#                  raw.tsv (every timing) and results.md (the final table)
+#                  cached tree(s), a distbackup venv, catalogs, disks and copies (deleted
+#                  at exit), logs/, raw.tsv (every timing) and results.md (the final table)
 #   --small N      small files in the tree (default 100000; e.g. 5000 for a quick run)
 #   --large N, --large-mib M   large files and their size (default 4 × 256 MiB)
 #   --seed S       tree seed (default 1). Same --small/--large/--large-mib/--seed ⇒ same
 #                  tree, generated once by scripts/bench-tree.py and reused
-#   --runs N       quiet rounds per section (default 3); each round runs the baseline
-#                  and dsbfs back to back. The table shows the best (lowest) time of
-#                  each side and their ratio: on a shared machine other work only ever
-#                  adds time. The per-round ratios are listed under the table, and
-#                  raw.tsv has every timing with the CPU time other processes used.
+#   --runs N       most quiet rounds per section (default 3); each round runs the baseline
+#                  and dsbfs back to back (odd rounds baseline first, even rounds dsbfs
+#                  first). The table shows the best (lowest) time of each side and their
+#                  ratio: on a shared machine other work only ever adds time. The
+#                  per-round ratios are listed under the table, and raw.tsv has every
+#                  timing with the CPU time other processes used.
+#   --budget S     wall seconds the whole bench aims at (default 840). Every section runs
+#                  at least one round; it starts another only while that fits in its
+#                  share of what is left (shares by section weight, below). 0: one round
+#                  per section.
 #   --max-others CPUS  a round during which other processes kept more than CPUS CPUs
 #                  busy (on average over a timed step) is discarded and run again, up
-#                  to 3 × --runs rounds in all (default 0.3)
-#   --dsb-runs N   rounds that also run distbackup (default: --runs; it is slow; a
+#                  to 3 × --runs rounds in all (default 0.3); when no round was quiet the
+#                  table uses all rounds and says so
+#   --dsb-runs N   scan rounds that also run distbackup (default: --runs; it is slow; a
 #                  disturbed dsb run is retried twice at most, the quietest kept)
-#   --only LIST    sections to run (default: all): scan
+#   --only LIST    sections to run, comma-separated (default: all): scan, backup,
+#                  distbackup-full, restore, verify, mount
+#   --big-mib M    size of the file the mount section reads with dd (default 1024)
 #   --dsbfs PATH   binary to measure (default: target/release/dsbfs, built first)
 #   --no-build     do not run `cargo build --release`
 #   --no-dsb       skip distbackup
 #
-# Section scan:
+# All reads are warm-cache: the tree (or the disk's objects) is read (untimed) before the
+# rounds and again right before each step that reads file contents (this machine drops
+# page cache it has not used for a while). `sync` (untimed) runs before every timed step
+# so no step pays for an earlier one's writeback. All copies go to WORK's filesystem.
+#
+# Section scan (weight 3):
 #   a. initial `dsbfs scan` (fresh catalog) vs `openssl dgst -sha256` of every file in
 #      one process at a time (xargs, not parallel)      goal openssl/dsbfs ≥ 1.6
 #   b. rescan with nothing changed vs `find -printf '%s %T@ %i\n'`   goal dsbfs/find ≤ 2
 #   c. distbackup 1.0.20 `dsb update` (pip-installed into WORK/venv when missing) vs
 #      the initial dsbfs scan of the same round          goal dsb/dsbfs ≥ 10
-# Caches are warm: the tree is read (untimed) before the rounds and again before each
-# step that reads file contents. `sync` (untimed) runs before every timed step so no
-# step pays for an earlier one's writeback.
+# Section backup (weight 3): `dsbfs backup NAME -q` of the scanned tree (scan untimed) to
+#   a fresh, unlimited folder-disk vs `cp -r TREE DEST && sync`   goal cp/dsbfs ≥ 0.8
+#   (throughput ≥ 0.8 × cp+sync). The last round's catalog and disk are kept for the
+#   restore, verify and mount sections (which otherwise make their own).
+# Section distbackup-full (weight 5): `dsbfs scan` + `dsbfs backup` of three disks vs
+#   `dsb update` + `dsb backup --maxcopies 2` of three disks, both from nothing and
+#   followed by `sync` (dsb never flushes)                      goal dsb/dsbfs ≥ 5
+#   Each disk may hold 110 % of two thirds of the data (in dsb's accounting, which adds
+#   4 KiB + rounding per object), so both tools end with every file on exactly 2 disks
+#   (checked); --maxcopies 2 stops dsb from filling the spare room with 3rd copies.
+# Section restore (weight 3): `dsbfs restore DEST` of everything from the connected disk
+#   (it hashes and fsyncs every file) vs `cp -r TREE DEST`    goal cp/dsbfs ≥ 0.8
+#   (the sync after cp is timed apart and listed under the table, not in the baseline)
+# Section verify (weight 1): `dsbfs verify NAME` vs `openssl dgst -sha256` of the same
+#   object files (DISK/objects/*/*), one process at a time    goal openssl/dsbfs ≥ 1.6
+# Section mount (weight 2): a read-only `dsbfs mount` of the scanned tree vs the native
+#   tree. Every dsbfs step runs on a fresh mount; the native tree is warm (dropping the
+#   dentry/inode caches needs /proc/sys/vm/drop_caches, which this machine refuses):
+#   find -type f, ls -lR, du -sb (goal ≤ 3 × native each), os.stat of 1000 random paths
+#   (≤ 10 ×; timed inside python), rsync -a of the first 10,000 files (sorted) to a tmpfs
+#   (≤ 2 ×), ls -lR with -o xattr (for the xattr default; no goal), dd bs=1M of a
+#   --big-mib file (its own catalog and disk) with its page cache dropped first
+#   (posix_fadvise DONTNEED, on the native file and on the disk's object) and then
+#   re-read, with passthrough (first ≥ 0.8 ×, re-read ≥ 0.8 × native throughput) and with
+#   -o nopassthrough (first ≥ 0.5 ×, re-read ≥ 0.8 ×), and the daemon's peak RSS
+#   (VmHWM) over find, ls -lR, du, stat and rsync on one mount (goal ≤ 104 MB, borg
+#   mount's peak on 100k files in /work/shared/peers/fuse-anchors/REPORT.md). The brief
+#   gave no mount goals: these bars come from that report. scripts/bench-mount.sh runs
+#   just this section.
 #
-# Adding a section: write `section_NAME` (helpers: `measure`, `quiet_round`, `best`,
-# `median`, `round_ratios`, `add_row`, `note`, `new_catalog`, `warm_tree`; see
-# section_scan) and append NAME to ALL_SECTIONS below.
+# Adding a section: write `section_NAME` (helpers: `measure`, `run_rounds`, `in_order`,
+# `kept_best`, `kept_ratios`, `add_row`, `note`, `new_catalog`, `warm_tree`,
+# `ensure_fixture`; see section_backup; section_scan is the older hand-rolled form),
+# append NAME to ALL_SECTIONS and give it a WEIGHT below.
 set -euo pipefail
 
-ALL_SECTIONS=(scan)
+ALL_SECTIONS=(scan backup distbackup-full restore verify mount)
+# Shares of --budget (see the header).
+declare -A WEIGHT=([scan]=3 [backup]=3 [distbackup-full]=5 [restore]=3 [verify]=1 [mount]=2)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 
 WORK=/tmp/dsbfs-bench
 SMALL=100000 LARGE=4 LARGE_MIB=256 SEED=1 RUNS=3 DSB_RUNS= ONLY= DSBFS= BUILD=1 USE_DSB=1
-MAX_OTHERS=0.3
+MAX_OTHERS=0.3 BUDGET=840 BIG_MIB=1024
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -63,6 +106,8 @@ while [ $# -gt 0 ]; do
         --dsb-runs) DSB_RUNS=$2; shift 2 ;;
         --max-others) MAX_OTHERS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
+        --budget) BUDGET=$2; shift 2 ;;
+        --big-mib) BIG_MIB=$2; shift 2 ;;
         --dsbfs) DSBFS=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-dsb) USE_DSB=0; shift ;;
@@ -70,11 +115,13 @@ while [ $# -gt 0 ]; do
         *) echo "bench.sh: unknown argument $1" >&2; usage ;;
     esac
 done
-for v in SMALL LARGE LARGE_MIB SEED RUNS ${DSB_RUNS:+DSB_RUNS}; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench.sh: --${v,,} needs a number" >&2; exit 2; }
+for v in SMALL LARGE LARGE_MIB SEED RUNS BUDGET BIG_MIB ${DSB_RUNS:+DSB_RUNS}; do
+    opt=${v,,}
+    [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench.sh: --${opt//_/-} needs a number" >&2; exit 2; }
 done
 [[ $MAX_OTHERS =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench.sh: --max-others needs a number" >&2; exit 2; }
 [ "$RUNS" -ge 1 ] || { echo "bench.sh: --runs must be at least 1" >&2; exit 2; }
+[ "$BIG_MIB" -ge 1 ] || { echo "bench.sh: --big-mib must be at least 1" >&2; exit 2; }
 DSB_RUNS=${DSB_RUNS:-$RUNS}
 
 SECTIONS=()
@@ -104,22 +151,39 @@ ROWS=$WORK/.rows.tsv
 mkdir -p "$LOGS" "$WORK/tmp"
 export TMPDIR=$WORK/tmp
 : >"$ROWS"
-printf 'section\tstep\tround\twall_s\tuser_s\tsys_s\tothers_cpu_s\n' >"$RAW"
+printf 'section\tstep\tround\twall_s\tuser_s\tsys_s\tothers_cpu_s\tdaemon_cpu_s\n' >"$RAW"
 BENCH_START=$(date +%s.%N)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-# Catalogs (files or folders) this run creates; removed at exit, whatever happens.
+# Catalogs, disks and copies (files or folders) this run creates; removed at exit,
+# whatever happens, after the mount section's mounts are gone.
 CATALOGS=()
+MNT=$WORK/mnt RSYNC_DEST=$WORK/rsync-dest
+MOUNT_PID=   # the dsbfs mount daemon this run started, while it runs
+TMPFS_MOUNTED=0
 cleanup() {
-    local c
+    local c i
+    if [ -n "$MOUNT_PID" ] || mountpoint -q "$MNT" 2>/dev/null; then
+        fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            [ -n "$MOUNT_PID" ] && kill -0 "$MOUNT_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ -z "$MOUNT_PID" ] || kill "$MOUNT_PID" 2>/dev/null || true
+        MOUNT_PID=
+    fi
+    if [ "$TMPFS_MOUNTED" = 1 ]; then umount "$RSYNC_DEST" 2>/dev/null || umount -l "$RSYNC_DEST" || true; fi
+    TMPFS_MOUNTED=0
     for c in "${CATALOGS[@]}"; do
         case "$c" in "$WORK"/*) rm -rf -- "$c" "$c-wal" "$c-shm" "$c-journal" ;; esac
     done
 }
 trap cleanup EXIT
-# new_catalog VAR NAME: sets VAR to the path WORK/NAME, removed now and at exit.
+trap 'exit 130' INT TERM
+# new_catalog VAR NAME: sets VAR to the path WORK/NAME, removed now and at exit (any file
+# or folder the run makes: catalogs, disks, copies).
 new_catalog() {
     local p=$WORK/$2
     CATALOGS+=("$p")
@@ -182,38 +246,61 @@ T=  # wall seconds of the last `measure`
 
 # busy_ticks: CPU ticks (all CPUs) spent on anything but idle and I/O wait so far.
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# kthread_ticks: CPU ticks kernel threads (writeback, journal, reclaim) used so far. They
+# mostly work for the step being timed (its writes), so they do not count as other work.
+kthread_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+        awk '{ pid = $1; sub(/^.*\) /, ""); if ($2 == 2 || pid == 2) t += $12 + $13 } END { print t + 0 }'
+}
 HZ=$(getconf CLK_TCK)
 
+# pid_ticks PID: CPU ticks (user + system) PID has used so far; 0 when it is gone.
+pid_ticks() {
+    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+    # the fields after the command name, which may hold spaces
+    sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0
+}
+
+declare -A RT  # the times of the current round, by step (set by `measure`)
 # measure STEP CMD...: sync, then runs CMD (a command or a shell function) with its
-# output in logs/SECTION-STEP.ROUND.out; sets T to its wall time and appends a raw.tsv
-# row (with the CPU time other processes took meanwhile: a noisy round shows there).
-# A failing CMD stops the bench (after its output is shown).
+# output in logs/SECTION-STEP.ROUND.out; sets T (and RT[STEP]) to its wall time and
+# appends a raw.tsv row (with the CPU time other processes took meanwhile: a noisy
+# round shows there). The CPU of kernel threads and of the process MEASURE_PID names
+# (the mount daemon that serves CMD) counts as CMD's. A failing CMD stops the bench (after its output is shown).
+MEASURE_PID=
 measure() {
     local step=$1
     shift
-    local out=$LOGS/$SECTION-$step.$ROUND.out tf=$LOGS/.time rc=0 wall usr sys b0 b1 others
+    local out=$LOGS/$SECTION-$step.$ROUND.out tf=$LOGS/.time rc=0 wall usr sys b0 b1 p0 p1 k0 k1 others
     sync
     local TIMEFORMAT='%3R %3U %3S'
+    p0=$(pid_ticks "$MEASURE_PID")
+    k0=$(kthread_ticks)
     b0=$(busy_ticks)
     { time "$@" >"$out" 2>&1; } 2>"$tf" || rc=$?
     b1=$(busy_ticks)
+    k1=$(kthread_ticks)
+    p1=$(pid_ticks "$MEASURE_PID")
     read -r wall usr sys <"$tf"
-    others=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" -v u="$usr" -v s="$sys" \
-        'BEGIN{o = (b - a) / hz - u - s; printf "%.2f", (o < 0 ? 0 : o)}')
+    others=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" -v u="$usr" -v s="$sys" -v p="$((p1 - p0 + k1 - k0))" \
+        'BEGIN{o = (b - a - p) / hz - u - s; printf "%.2f", (o < 0 ? 0 : o)}')
     if [ "$rc" != 0 ]; then
         echo "bench.sh: $SECTION/$step (round $ROUND) failed with status $rc: $*" >&2
         tail -20 "$out" >&2
         exit 1
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SECTION" "$step" "$ROUND" "$wall" "$usr" "$sys" "$others" >>"$RAW"
+    local daemon=
+    [ -z "$MEASURE_PID" ] || daemon=$(awk -v t="$((p1 - p0))" -v hz="$HZ" 'BEGIN{printf "%.2f", t / hz}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SECTION" "$step" "$ROUND" "$wall" "$usr" "$sys" "$others" "$daemon" >>"$RAW"
     T=$wall
+    RT[$step]=$wall
     # the CPUs other processes kept busy, on average (only for steps long enough to
     # tell: ticks are 10 ms)
     local share
     share=$(awk -v o="$others" -v w="$wall" 'BEGIN{printf "%.2f", (w >= 0.5 ? o / w : 0)}')
     NOISE=$(awk -v a="$NOISE" -v b="$share" 'BEGIN{print (b > a ? b : a)}')
     OTHERS_MAX=$(awk -v a="$OTHERS_MAX" -v b="$share" 'BEGIN{print (b > a ? b : a)}')
-    log "  round $ROUND  $step: ${wall} s (cpu $(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u + s}') s; other processes $others s)"
+    log "  round $ROUND  $step: ${wall} s (cpu $(awk -v u="$usr" -v s="$sys" 'BEGIN{printf "%.2f", u + s}') s${daemon:+; mount daemon $daemon s}; other processes $others s)"
 }
 
 # median X…: the median of the numbers given.
@@ -239,23 +326,100 @@ round_ratios() {
     printf '%s' "${r[*]}" | sed 's/,/, /g'
 }
 # add_row OPERATION BASELINE BASE_S DSBFS_S RATIO GOAL_TEXT OP LIMIT [NOTE]: one table row;
-# met when RATIO OP LIMIT (OP is >= or <=). Use "n/a" times/ratio when not measured.
+# met when RATIO OP LIMIT (OP is >= or <=; "info": a row without a goal). Use "n/a"
+# times/ratio when not measured. Plain numbers are seconds; other values (e.g. "62 MB")
+# are shown as given.
 add_row() {
     local op=$1 base=$2 bt=$3 dt=$4 ratio=$5 goal=$6 cmp=$7 limit=$8 note=${9:-} met
     if [ "$ratio" = n/a ]; then
         met="not measured"
+    elif [ "$cmp" = info ]; then
+        met="no goal"
+        ratio=$(awk -v r="$ratio" 'BEGIN{printf "%.2f×", r}')
     else
         met=$(awk -v r="$ratio" -v l="$limit" -v c="$cmp" 'BEGIN{
             ok = (c == ">=") ? (r >= l) : (r <= l); print ok ? "yes" : "**NO**" }')
         ratio=$(awk -v r="$ratio" 'BEGIN{printf "%.2f×", r}')
     fi
-    [ "$bt" = n/a ] || bt="$bt s"
-    [ "$dt" = n/a ] || dt="$dt s"
+    [[ ! $bt =~ ^[0-9.]+$ ]] || bt="$bt s"
+    [[ ! $dt =~ ^[0-9.]+$ ]] || dt="$dt s"
     [ -z "$note" ] || met="$met ($note)"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$base" "$bt" "$dt" "$ratio" "$goal" "$met" >>"$ROWS"
 }
 NOTES=()  # lines printed under the table
 note() { NOTES+=("$*"); log "note: $*"; }
+
+# join X…: the arguments separated by ", ".
+join() { local r= x; for x in "$@"; do r+="${r:+, }$x"; done; printf '%s' "$r"; }
+# now: seconds since the epoch, with microseconds.
+now() { echo "$EPOCHREALTIME"; }
+# elapsed T0: seconds since T0 (from `now`), 3 decimals.
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b - a}'; }
+
+# The time budget: the main loop sets DEADLINE for each section (its share of what is
+# left of --budget); budget_allows S: true when S more seconds still fit before it.
+DEADLINE=0
+budget_allows() { awk -v d="$DEADLINE" -v s="$1" -v n="$EPOCHREALTIME" 'BEGIN{exit !(n + s <= d)}'; }
+
+# run_rounds FN: runs FN (one round: steps timed with `measure`) until --runs rounds
+# were quiet, 3 × --runs were tried, or the next round (as long as the longest so far)
+# would not fit in the section's budget; always at least one. Afterwards KT[STEP]
+# holds the times of STEP in the kept (quiet) rounds, space-separated and in round
+# order, or those of every round (with a note) when none was quiet; KEPT and TRIES
+# count rounds.
+declare -A KT AT
+KEPT=0 TRIES=0
+run_rounds() {
+    local fn=$1 t0 longest=0 s why=
+    KT=() AT=() KEPT=0 TRIES=0
+    while ((KEPT < RUNS && TRIES < RUNS * 3)); do
+        if ((TRIES > 0)) && ! budget_allows "$longest"; then
+            why="the next round would overrun the section's share of --budget $BUDGET s"
+            break
+        fi
+        ROUND=$((++TRIES))
+        NOISE=0 RT=()
+        t0=$(now)
+        "$fn"
+        longest=$(awk -v a="$longest" -v b="$(elapsed "$t0")" 'BEGIN{print (b > a ? b : a)}')
+        for s in "${!RT[@]}"; do AT[$s]+="${AT[$s]:+ }${RT[$s]}"; done
+        if quiet_round; then
+            KEPT=$((KEPT + 1))
+            for s in "${!RT[@]}"; do KT[$s]+="${KT[$s]:+ }${RT[$s]}"; done
+        else
+            log "  round $ROUND discarded: other processes kept $NOISE CPUs busy (--max-others $MAX_OTHERS)"
+        fi
+    done
+    log "  $SECTION: $KEPT quiet round(s) of $TRIES; longest round $longest s"
+    if ((KEPT == 0)); then
+        note "$SECTION: no quiet round in $TRIES: its times come from a busy machine (see raw.tsv)"
+        for s in "${!AT[@]}"; do KT[$s]=${AT[$s]}; done
+    elif ((KEPT < TRIES)); then
+        note "$SECTION: $((TRIES - KEPT)) of $TRIES rounds discarded (other processes kept > $MAX_OTHERS CPUs busy)"
+    fi
+    [ -z "$why" ] || ((KEPT >= RUNS)) || note "$SECTION: $KEPT of $RUNS quiet round(s): $why"
+}
+# in_order A B: runs the functions A then B in odd rounds, B then A in even rounds.
+in_order() { if ((ROUND % 2)); then "$1"; "$2"; else "$2"; "$1"; fi; }
+# kept_best STEP: the best kept time of STEP.
+kept_best() { best ${KT[$1]-}; }
+# kept_ratios NUM DEN: the per-round ratios NUM/DEN of the kept rounds, as "1.62, 1.48".
+kept_ratios() { round_ratios "${KT[$1]-}" "${KT[$2]-}"; }
+# time_row OPERATION BASELINE BASE_STEP DSBFS_STEP GOAL_TEXT HOW OP LIMIT [NOTE]: a row
+# from the best kept times of two steps; HOW is "base/dsbfs" (a speed ratio) or
+# "dsbfs/base" (a slowdown); the per-round ratios go under the table.
+time_row() {
+    local op=$1 base=$2 bs=$3 ds=$4 goal=$5 how=$6 cmp=$7 limit=$8 extra=${9:-} bt dt r
+    bt=$(kept_best "$bs") dt=$(kept_best "$ds")
+    if [ "$how" = base/dsbfs ]; then
+        r=$(ratio "$bt" "$dt")
+        note "$SECTION, $op: $bs/$ds per kept round: $(kept_ratios "$bs" "$ds")"
+    else
+        r=$(ratio "$dt" "$bt")
+        note "$SECTION, $op: $ds/$bs per kept round: $(kept_ratios "$ds" "$bs")"
+    fi
+    add_row "$op" "$base" "$bt" "$dt" "$r" "$goal" "$cmp" "$limit" "$extra"
+}
 
 # json_field FILE KEY.SUB: a number from a JSON document (dsbfs --json output).
 json_field() {
@@ -302,10 +466,16 @@ section_scan() {
     # a/b: times of the kept (quiet) rounds, and of every round as a fallback
     local -a t_ssl=() t_init=() t_find=() t_re=() a_ssl=() a_init=() a_find=() a_re=()
     local -a t_dsb=() t_init_dsb=()
-    local kept=0 tries=0 out try
+    local kept=0 tries=0 out try t0 longest=0
     setup_dsb
     [ -z "$DSB_WHY" ] || note "$DSB_WHY"
     while ((kept < RUNS && tries < RUNS * 3)); do
+        [ -z "${t0:-}" ] || longest=$(awk -v a="$longest" -v b="$(elapsed "$t0")" 'BEGIN{print (b > a ? b : a)}')
+        if ((tries > 0)) && ! budget_allows "$longest"; then
+            note "scan: $kept of $RUNS quiet round(s): the next round would overrun the section's share of --budget $BUDGET s"
+            break
+        fi
+        t0=$(now)
         ROUND=$((++tries))
         NOISE=0
         new_catalog CAT scan-catalog.db
@@ -405,12 +575,485 @@ check_dsb_log() {
 # cleanup_one PATH: remove one catalog now (it stays in CATALOGS; removing twice is harmless).
 cleanup_one() { rm -rf -- "$1" "$1-wal" "$1-shm" "$1-journal"; }
 
+# ---------------------------------------------------------------- shared by the sections below
+# warm_objects DIR: read every object of the disk folder DIR once (untimed).
+warm_objects() { find "$1/objects" -type f -print0 | xargs -0 -r cat >/dev/null; }
+# copy_catalog FROM TO: a copy of a closed catalog (with its WAL, when it has one).
+copy_catalog() {
+    cp -- "$1" "$2"
+    [ ! -s "$1-wal" ] || cp -- "$1-wal" "$2-wal"
+}
+# tree_totals DIR: "FILES BYTES" of the regular files below DIR.
+tree_totals() { find "$1" -type f -printf '%s\n' | awk '{n++; b += $1} END {printf "%.0f %.0f", n, b}'; }  # (mawk's %d stops at 2^31)
+# check_copy WHAT DIR: a note when DIR does not hold as many files and bytes as the tree.
+check_copy() {
+    local got
+    got=$(tree_totals "$2")
+    [ "$got" = "$TREE_FILES $TREE_BYTES" ] ||
+        note "round $ROUND: $1 left $got (files bytes) in $2, expected $TREE_FILES $TREE_BYTES"
+}
+# copies_histogram: "files with 0 copies, 1 copy, 2 copies, 3+" of the catalog $CAT.
+copies_histogram() {
+    dsbfs status --json >"$LOGS/.status.json" 2>/dev/null || true  # exit 3: files at risk
+    python3 - "$LOGS/.status.json" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1]))
+print(" ".join(str(f) for f, _ in v["protection"]["by_copies"]))
+PY
+}
+
+# The fixture of the restore, verify and mount sections: a catalog of the tree (FX_CAT)
+# whose every object is on one connected, unlimited disk (FX_DISK at FX_DIR). The backup
+# section leaves its last round's; otherwise ensure_fixture makes one (untimed).
+FX_CAT= FX_DISK= FX_DIR=
+ensure_fixture() {
+    [ -z "$FX_CAT" ] || return 0
+    local t0
+    t0=$(now)
+    log "  making the fixture: scan and backup of the tree to one disk (untimed)"
+    new_catalog FX_CAT fixture-catalog.db
+    new_catalog FX_DIR fixture-disk
+    FX_DISK=fixture
+    CAT=$FX_CAT
+    dsbfs source add / "$TREE" >/dev/null
+    dsbfs scan -q
+    dsbfs disk add "$FX_DISK" "$FX_DIR" -q
+    dsbfs backup "$FX_DISK" -q
+    local h
+    h=$(copies_histogram)
+    [ "${h%% *}" = 0 ] || note "fixture: files by copy count after its backup: $h (expected none with 0)"
+    log "  fixture ready in $(elapsed "$t0") s"
+}
+
+# ---------------------------------------------------------------- section: backup
+base_cp_sync() { cp -r "$TREE" "$1" && sync; }
+
+BK_TEMPLATE= BK_PREV=()
+section_backup() {
+    command -v cp >/dev/null || { echo "bench.sh: cp is missing" >&2; exit 1; }
+    new_catalog BK_TEMPLATE backup-template.db
+    CAT=$BK_TEMPLATE
+    dsbfs source add / "$TREE" >/dev/null
+    log "  scanning the tree once (untimed; each round backs up a copy of this catalog)"
+    dsbfs scan -q
+    BK_PREV=()
+    run_rounds round_backup
+    time_row "backup to a new folder-disk" "cp -r TREE DEST && sync" cp-sync dsbfs-backup \
+        "cp/dsbfs ≥ 0.8 (throughput)" base/dsbfs ">=" 0.8
+    note "backup: $(awk -v b="$TREE_BYTES" -v t="$(kept_best dsbfs-backup)" 'BEGIN{printf "%.0f", b / t / 1e6}') MB/s dsbfs, $(awk -v b="$TREE_BYTES" -v t="$(kept_best cp-sync)" 'BEGIN{printf "%.0f", b / t / 1e6}') MB/s cp+sync (best kept rounds)"
+    # the last round's catalog and disk become the fixture of the later sections
+    FX_CAT=$CAT FX_DISK=bk$ROUND FX_DIR=$WORK/backup-disk.$ROUND
+}
+round_backup() {
+    local p cat
+    # what the previous round left (its disk could serve as a source of objects)
+    for p in "${BK_PREV[@]}"; do cleanup_one "$p"; done
+    new_catalog cat "backup-catalog.$ROUND.db"
+    new_catalog BK_DISK "backup-disk.$ROUND"
+    new_catalog BK_DEST backup-cp
+    copy_catalog "$BK_TEMPLATE" "$cat"
+    BK_PREV=("$cat" "$BK_DISK")
+    CAT=$cat
+    dsbfs disk add "bk$ROUND" "$BK_DISK" -q
+    in_order backup_step_cp backup_step_dsbfs
+}
+backup_step_cp() {
+    warm_tree
+    measure cp-sync base_cp_sync "$BK_DEST"
+    check_copy "cp -r" "$BK_DEST"
+    cleanup_one "$BK_DEST"
+}
+backup_step_dsbfs() {
+    warm_tree
+    measure dsbfs-backup dsbfs backup "bk$ROUND" -q
+    local h
+    h=$(copies_histogram)
+    [ "${h%% *}" = 0 ] || note "round $ROUND: files by copy count after the backup: $h (expected none with 0)"
+}
+
+# ---------------------------------------------------------------- section: distbackup-full
+FULL_SIZE=
+section_distbackup-full() {
+    setup_dsb
+    if [ -z "$DSB" ]; then
+        add_row "scan + backup of 3 disks, from nothing" "distbackup 1.0.20 update + 3 × backup" \
+            n/a n/a n/a "dsb/dsbfs ≥ 5" ">=" 5 "$DSB_WHY"
+        return
+    fi
+    # Two copies of everything must fit on the three disks in dsb's accounting (each
+    # object takes 4 KiB more than its size rounded up to 4 KiB), with 10 % to spare.
+    FULL_SIZE=$(awk -v b="$TREE_BYTES" -v n="$TREE_NONEMPTY" \
+        'BEGIN{printf "%.0f", int(2 * (b + n * 8192) / 3 * 1.1)}')
+    log "  three disks of $FULL_SIZE bytes each ($(awk -v a="$FULL_SIZE" -v b="$TREE_BYTES" 'BEGIN{printf "%.2f", a / b}') × the data)"
+    run_rounds round_full
+    time_row "scan + backup of 3 disks, from nothing" \
+        "distbackup 1.0.20 update + 3 × backup --maxcopies 2" dsb-full dsbfs-full \
+        "dsb/dsbfs ≥ 5" base/dsbfs ">=" 5
+    note "distbackup-full: disks of $FULL_SIZE bytes each; steps of the best kept rounds (s): dsbfs $(laps_of dsbfs-full); dsb $(laps_of dsb-full)"
+}
+# laps_of STEP: the lap times full_dsbfs/full_dsb printed in the best kept round of STEP.
+laps_of() {
+    local t r=0 i=0
+    for t in ${AT[$1]-}; do
+        i=$((i + 1))
+        [ "$t" = "$(kept_best "$1")" ] && { r=$i; break; }
+    done
+    grep -ah '^lap ' "$LOGS/$SECTION-$1.$r.out" 2>/dev/null |
+        awk '!seen[$2]++ {printf "%s%s %s", (n++ ? ", " : ""), $2, $3}'
+}
+# lap NAME T0: prints how long the step since T0 took (for laps_of), on a line of its own.
+lap() { printf '\nlap %s %s\n' "$1" "$(elapsed "$2")"; }
+full_dsbfs() {
+    local t d
+    t=$(now); dsbfs scan -q || return; lap scan "$t"
+    for d in 1 2 3; do
+        t=$(now); dsbfs backup "full$d" -q || return; lap "backup$d" "$t"
+    done
+    t=$(now); sync; lap sync "$t"
+}
+full_dsb() {
+    local t d
+    t=$(now); dsb update || return; lap update "$t"
+    for d in 1 2 3; do
+        t=$(now); dsb backup "$WORK/full-dsb-disk$d" --maxcopies 2 || return; lap "backup$d" "$t"
+    done
+    t=$(now); sync; lap sync "$t"
+}
+round_full() {
+    local d
+    new_catalog CAT full-catalog.db
+    new_catalog DSB_CAT full-dsb-catalog
+    mkdir -p "$DSB_CAT"
+    dsbfs source add / "$TREE" >/dev/null
+    dsb source map /archive "$TREE" >"$LOGS/full-dsb-setup.$ROUND.out" 2>&1
+    for d in 1 2 3; do
+        new_catalog FULL_DIR "full-disk$d"
+        dsbfs disk add "full$d" "$FULL_DIR" --size "$FULL_SIZE" -q
+        new_catalog FULL_DIR "full-dsb-disk$d"
+        dsb disk add "dsb$d" "$FULL_DIR" --size "$FULL_SIZE" >>"$LOGS/full-dsb-setup.$ROUND.out" 2>&1
+    done
+    in_order full_step_dsbfs full_step_dsb
+    for d in 1 2 3; do cleanup_one "$WORK/full-disk$d"; cleanup_one "$WORK/full-dsb-disk$d"; done
+    cleanup_one "$CAT"
+    cleanup_one "$DSB_CAT"
+}
+full_step_dsbfs() {
+    warm_tree
+    measure dsbfs-full full_dsbfs
+    local h
+    h=$(copies_histogram)
+    [ "$h" = "0 0 $TREE_NONEMPTY 0" ] ||
+        note "round $ROUND: dsbfs files by copy count (0 1 2 3+): $h, expected 0 0 $TREE_NONEMPTY 0"
+}
+full_step_dsb() {
+    warm_tree
+    measure dsb-full full_dsb
+    local out=$LOGS/$SECTION-dsb-full.$ROUND.out levels
+    check_dsb_log "$out"
+    # `dsb info` lists the bytes by copy count: "  0: 0B", "  1: 0B", "  2: …"
+    levels=$(dsb info 2>&1 | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' | awk '/^ *[0-9]+: /{printf "%s%s %s", (n++ ? ", " : ""), $1, $2}')
+    case "$levels" in
+        "0: 0B, 1: 0B, 2: "*) ;;
+        *) note "round $ROUND: dsb info after the backups (bytes by copy count): ${levels:-nothing}; expected everything at 2" ;;
+    esac
+    # its output is large (progress bars, one line per object): keep the laps and the end
+    { grep -a '^lap ' "$out" || true; tail -c 200000 "$out"; } >"$out.tail" && mv "$out.tail" "$out"
+}
+
+# ---------------------------------------------------------------- section: restore
+RS_DEST=
+section_restore() {
+    command -v cp >/dev/null || { echo "bench.sh: cp is missing" >&2; exit 1; }
+    ensure_fixture
+    new_catalog RS_DEST restore-dest
+    RS_SYNC=()
+    run_rounds round_restore
+    time_row "restore everything from a connected disk" "cp -r TREE DEST (no sync)" cp dsbfs-restore \
+        "cp/dsbfs ≥ 0.8 (throughput)" base/dsbfs ">=" 0.8
+    note "restore: the sync after each cp -r took $(join "${RS_SYNC[@]}") s (not in the baseline; dsbfs restore fsyncs every file)"
+}
+round_restore() { in_order restore_step_cp restore_step_dsbfs; }
+restore_step_cp() {
+    warm_tree
+    measure cp cp -r "$TREE" "$RS_DEST"
+    local t
+    t=$(now); sync; RS_SYNC+=("$(elapsed "$t")")
+    check_copy "cp -r" "$RS_DEST"
+    cleanup_one "$RS_DEST"
+}
+restore_step_dsbfs() {
+    warm_objects "$FX_DIR"
+    CAT=$FX_CAT
+    measure dsbfs-restore dsbfs restore "$RS_DEST" -q
+    check_copy "dsbfs restore" "$RS_DEST"
+    cleanup_one "$RS_DEST"
+}
+
+# ---------------------------------------------------------------- section: verify
+base_openssl_objects() {
+    find "$FX_DIR/objects" -type f -print0 | xargs -0 -P 1 openssl dgst -sha256 >/dev/null
+}
+section_verify() {
+    ensure_fixture
+    log "  $(find "$FX_DIR/objects" -type f | wc -l) objects on disk $FX_DISK"
+    run_rounds round_verify
+    time_row "verify a disk (re-hash every object)" "openssl dgst -sha256 of the objects (1 process)" \
+        openssl dsbfs-verify "openssl/dsbfs ≥ 1.6" base/dsbfs ">=" 1.6
+}
+round_verify() { in_order verify_step_openssl verify_step_dsbfs; }
+verify_step_openssl() { warm_objects "$FX_DIR"; measure openssl base_openssl_objects; }
+verify_step_dsbfs() {
+    warm_objects "$FX_DIR"
+    CAT=$FX_CAT
+    measure dsbfs-verify dsbfs verify "$FX_DISK" -q
+}
+
+# ---------------------------------------------------------------- section: mount
+# mount_fs CATALOG [OPTIONS]: a fresh mount of CATALOG at MNT (after unmounting the last
+# one); MOUNT_PID is its daemon.
+MOUNT_LOG= HWM_NOTE=()
+mount_fs() {
+    unmount_fs
+    cat -- "$1" >/dev/null
+    local err
+    err=$("$DSBFS" --catalog "$1" -v mount "$MNT" -o "log=$MOUNT_LOG${2:+,$2}" 2>&1) || {
+        echo "bench.sh: dsbfs mount failed: $err" >&2
+        exit 1
+    }
+    MOUNT_PID=$(sed -n 's/.*(pid \([0-9]*\),.*/\1/p' <<<"$err")
+    [ -n "$MOUNT_PID" ] || { echo "bench.sh: no daemon pid in: $err" >&2; exit 1; }
+    MEASURE_PID=$MOUNT_PID
+}
+# vmhwm: the peak RSS of the mount daemon so far, in MB (10^6 bytes).
+vmhwm() { awk '/^VmHWM:/ {printf "%.1f", $2 * 1024 / 1e6}' "/proc/$MOUNT_PID/status"; }
+# unmount_fs: unmounts MNT and waits for the daemon this run started to exit.
+unmount_fs() {
+    [ -n "$MOUNT_PID" ] || return 0
+    local i
+    fusermount3 -u "$MNT" || umount "$MNT"
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$MOUNT_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$MOUNT_PID" 2>/dev/null; then
+        note "the mount daemon $MOUNT_PID did not exit within 10 s of the unmount: killed"
+        kill "$MOUNT_PID" || true
+    fi
+    MOUNT_PID= MEASURE_PID=
+}
+# evict FILE: drop FILE's pages from the page cache (posix_fadvise DONTNEED).
+evict() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)' "$1"
+}
+
+walk_find() { find "$1" -type f | wc -l; }
+walk_ls() { ls -lR "$1" >/dev/null; }
+walk_du() { du -sb "$1"; }
+# stat_paths ROOT: os.stat of the paths in WORK/stat.list; prints the seconds it took.
+stat_paths() {
+    python3 - "$1" "$WORK/stat.list" <<'PY'
+import os, sys, time
+root, names = sys.argv[1], open(sys.argv[2], "rb").read().split(b"\n")
+paths = [os.path.join(os.fsencode(root), n) for n in names if n]
+t = time.perf_counter()
+for p in paths:
+    os.stat(p)
+print("%.4f" % (time.perf_counter() - t))
+PY
+}
+rsync_files() { rsync -a --files-from="$WORK/rsync.list" "$1/" "$RSYNC_DEST/copy/"; }
+read_files() { (cd "$1" && tr '\n' '\0' <"$WORK/rsync.list" | xargs -0 cat >/dev/null); }
+dd_read() { dd if="$1" of=/dev/null bs=1M status=none; }
+
+MT_BIG= MT_BIG_CAT= MT_BIG_DIR= MT_BIG_OBJ= NRSYNC=0
+section_mount() {
+    local c
+    for c in fusermount3 rsync dd du ls mountpoint; do
+        command -v "$c" >/dev/null || {
+            add_row "mount" "native tree" n/a n/a n/a "-" info 0 "$c is missing"
+            return
+        }
+    done
+    if [ ! -c /dev/fuse ]; then
+        add_row "mount" "native tree" n/a n/a n/a "-" info 0 "no /dev/fuse"
+        return
+    fi
+    ensure_fixture
+    MOUNT_LOG=$LOGS/mount.log
+    : >"$MOUNT_LOG"
+    mkdir -p "$MNT" "$RSYNC_DEST"
+    if [ "$TMPFS_MOUNTED" = 0 ] && ! mountpoint -q "$RSYNC_DEST"; then
+        if mount -t tmpfs -o size=4g tmpfs "$RSYNC_DEST" 2>/dev/null; then
+            TMPFS_MOUNTED=1
+        else
+            note "mount: no tmpfs for the rsync destination (not root?): rsync writes to $(df --output=fstype "$RSYNC_DEST" | tail -1)"
+        fi
+    fi
+    # The paths for stat (1000 random ones) and rsync (the first 10,000, sorted).
+    (cd "$TREE" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) >"$WORK/files.list"
+    python3 -c 'import random, sys
+names = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+random.Random(1).shuffle(names)
+sys.stdout.buffer.write(b"\n".join(names[:1000]) + b"\n")' "$WORK/files.list" >"$WORK/stat.list"
+    head -n 10000 "$WORK/files.list" >"$WORK/rsync.list"
+    NRSYNC=$(wc -l <"$WORK/rsync.list")
+    # The big file for dd, cached in WORK; its own catalog and disk.
+    local bigdir=$WORK/big-${BIG_MIB}M
+    MT_BIG=$bigdir/big.bin
+    if [ "$(stat -c %s "$MT_BIG" 2>/dev/null)" != "$((BIG_MIB << 20))" ]; then
+        log "  writing a $BIG_MIB MiB file for dd ($MT_BIG)"
+        rm -rf -- "$bigdir"
+        mkdir -p "$bigdir"
+        openssl enc -aes-128-ctr -nosalt -K 00112233445566778899aabbccddeeff -iv 0 \
+            -in /dev/zero 2>/dev/null | head -c "$((BIG_MIB << 20))" >"$MT_BIG.tmp" || true
+        [ "$(stat -c %s "$MT_BIG.tmp")" = "$((BIG_MIB << 20))" ] ||
+            { echo "bench.sh: could not write $MT_BIG" >&2; exit 1; }
+        touch -d 2020-01-01 "$MT_BIG.tmp"
+        mv "$MT_BIG.tmp" "$MT_BIG"
+    fi
+    new_catalog MT_BIG_CAT mount-big-catalog.db
+    new_catalog MT_BIG_DIR mount-big-disk
+    CAT=$MT_BIG_CAT
+    dsbfs source add / "$bigdir" >/dev/null
+    dsbfs scan -q
+    dsbfs disk add big "$MT_BIG_DIR" -q
+    dsbfs backup big -q
+    MT_BIG_OBJ=$(find "$MT_BIG_DIR/objects" -type f | head -1)
+    [ -n "$MT_BIG_OBJ" ] || { echo "bench.sh: the big file was not backed up" >&2; exit 1; }
+
+    run_rounds round_mount
+
+    local native="native tree (warm)" fresh="(fresh mount)"
+    time_row "find -type f | wc -l $fresh" "$native" native-find dsbfs-find "dsbfs/native ≤ 3" dsbfs/base "<=" 3
+    time_row "ls -lR $fresh" "$native" native-ls dsbfs-ls "dsbfs/native ≤ 3" dsbfs/base "<=" 3
+    time_row "ls -lR, -o xattr $fresh" "$native" native-ls dsbfs-ls-xattr "— (decides the xattr default)" dsbfs/base info 0
+    time_row "du -sb $fresh" "$native" native-du dsbfs-du "dsbfs/native ≤ 3" dsbfs/base "<=" 3
+    time_row "os.stat of 1000 random paths $fresh" "$native" native-stat dsbfs-stat "dsbfs/native ≤ 10" dsbfs/base "<=" 10
+    time_row "rsync -a of $NRSYNC files to tmpfs $fresh" "$native" native-rsync dsbfs-rsync "dsbfs/native ≤ 2" dsbfs/base "<=" 2
+    local big="dd of a $BIG_MIB MiB file"
+    time_row "$big, first read (page cache dropped), passthrough" "native file, page cache dropped" \
+        native-dd-first dsbfs-dd-first "dsbfs ≥ 0.8 × native MB/s" base/dsbfs ">=" 0.8
+    time_row "$big, re-read, passthrough" "native file, re-read" \
+        native-dd-reread dsbfs-dd-reread "dsbfs ≥ 0.8 × native MB/s" base/dsbfs ">=" 0.8
+    time_row "$big, first read (page cache dropped), -o nopassthrough" "native file, page cache dropped" \
+        native-dd-first plain-dd-first "dsbfs ≥ 0.5 × native MB/s" base/dsbfs ">=" 0.5
+    time_row "$big, re-read, -o nopassthrough" "native file, re-read" \
+        native-dd-reread plain-dd-reread "dsbfs ≥ 0.8 × native MB/s" base/dsbfs ">=" 0.8
+    local s mbs=()
+    for s in native-dd-first dsbfs-dd-first plain-dd-first native-dd-reread dsbfs-dd-reread plain-dd-reread; do
+        mbs+=("$s $(awk -v t="$(kept_best "$s")" -v b="$((BIG_MIB << 20))" 'BEGIN{printf "%.0f", b / t / 1e6}')")
+    done
+    note "mount: dd MB/s (10^6 B/s, best kept round): $(join "${mbs[@]}")"
+    if grep -qi 'passthrough' "$MOUNT_LOG"; then
+        note "mount: the daemon's log mentions passthrough: $(grep -i passthrough "$MOUNT_LOG" | tail -1 | cut -c1-200)"
+    fi
+
+    # Peak RSS: one mount serving find, ls -lR, du, the stats and the rsync in a row.
+    mount_fs "$FX_CAT"
+    walk_find "$MNT" >/dev/null
+    walk_ls "$MNT"
+    walk_du "$MNT" >/dev/null
+    stat_paths "$MNT" >/dev/null
+    rm -rf -- "$RSYNC_DEST/copy"
+    rsync_files "$MNT"
+    rm -rf -- "$RSYNC_DEST/copy"
+    local hwm
+    hwm=$(vmhwm)
+    unmount_fs
+    add_row "mount daemon peak RSS (VmHWM) over find, ls -lR, du, stat, rsync" \
+        "borg mount 1.2.4, 100k files (fuse-anchors report)" "104 MB" "$hwm MB" \
+        "$(ratio "$hwm" 104)" "dsbfs ≤ 104 MB" "<=" 1
+    note "mount: VmHWM (MB) right before each timed mount was unmounted, by step: $(join "${HWM_NOTE[@]}")"
+    [ ! -s "$MOUNT_LOG" ] || ! grep -qE ' (ERROR|WARN) ' "$MOUNT_LOG" ||
+        note "mount: the daemon logged warnings or errors (see $MOUNT_LOG)"
+    if [ "$TMPFS_MOUNTED" = 1 ]; then umount "$RSYNC_DEST" && TMPFS_MOUNTED=0; fi
+}
+# mount_step STEP OPTIONS CMD…: CMD MNT timed on a fresh mount of the fixture.
+mount_step() {
+    local step=$1 opts=$2
+    shift 2
+    mount_fs "$FX_CAT" "$opts"
+    measure "dsbfs-$step" "$@" "$MNT"
+    [ "$step" != stat ] || RT[dsbfs-$step]=$(tail -1 "$LOGS/$SECTION-dsbfs-$step.$ROUND.out")
+    ((ROUND > 1)) || HWM_NOTE+=("$step $(vmhwm)")
+    unmount_fs
+}
+native_step() {
+    local step=$1
+    shift
+    find "$TREE" >/dev/null  # dentries and inodes warm
+    measure "native-$step" "$@" "$TREE"
+    [ "$step" != stat ] || RT[native-$step]=$(tail -1 "$LOGS/$SECTION-native-$step.$ROUND.out")
+}
+mount_walks_native() {
+    native_step find walk_find
+    native_step ls walk_ls
+    native_step du walk_du
+    native_step stat stat_paths
+    rm -rf -- "$RSYNC_DEST/copy"
+    read_files "$TREE"
+    native_step rsync rsync_files
+    [ "$(find "$RSYNC_DEST/copy" -type f | wc -l)" = "$NRSYNC" ] || note "round $ROUND: native rsync copied the wrong number of files"
+    rm -rf -- "$RSYNC_DEST/copy"
+}
+mount_walks_dsbfs() {
+    local n
+    mount_step find "" walk_find
+    n=$(tail -1 "$LOGS/$SECTION-dsbfs-find.$ROUND.out")
+    [ "$n" = "$TREE_FILES" ] || note "round $ROUND: find in the mount counted $n files, expected $TREE_FILES"
+    mount_step ls "" walk_ls
+    mount_step ls-xattr xattr walk_ls
+    mount_step du "" walk_du
+    mount_step stat "" stat_paths
+    rm -rf -- "$RSYNC_DEST/copy"
+    # the objects behind those files in the page cache, like the native files
+    mount_fs "$FX_CAT"
+    read_files "$MNT"
+    mount_step rsync "" rsync_files
+    [ "$(find "$RSYNC_DEST/copy" -type f | wc -l)" = "$NRSYNC" ] || note "round $ROUND: rsync out of the mount copied the wrong number of files"
+    rm -rf -- "$RSYNC_DEST/copy"
+}
+mount_dd_native() {
+    evict "$MT_BIG"
+    measure native-dd-first dd_read "$MT_BIG"
+    measure native-dd-reread dd_read "$MT_BIG"
+}
+mount_dd_dsbfs() {
+    local mode
+    for mode in dsbfs plain; do
+        mount_fs "$MT_BIG_CAT" "$([ "$mode" = plain ] && echo nopassthrough)"
+        evict "$MT_BIG_OBJ"
+        measure "$mode-dd-first" dd_read "$MNT/big.bin"
+        measure "$mode-dd-reread" dd_read "$MNT/big.bin"
+        ((ROUND > 1)) || HWM_NOTE+=("$mode-dd $(vmhwm)")
+        unmount_fs
+    done
+}
+round_mount() {
+    in_order mount_walks_native mount_walks_dsbfs
+    in_order mount_dd_native mount_dd_dsbfs
+}
+
 # ---------------------------------------------------------------- run and report
-for s in "${SECTIONS[@]}"; do
+SECTION_S=()
+for i in "${!SECTIONS[@]}"; do
+    s=${SECTIONS[$i]}
     SECTION=$s
-    log "section $s"
+    # this section's share of what is left of the budget
+    wsum=0
+    for w in "${SECTIONS[@]:$i}"; do wsum=$((wsum + WEIGHT[$w])); done
+    DEADLINE=$(awk -v st="$BENCH_START" -v b="$BUDGET" -v n="$EPOCHREALTIME" -v w="${WEIGHT[$s]}" -v ws="$wsum" \
+        'BEGIN{left = st + b - n; if (left < 0) left = 0; printf "%.3f", n + left * w / ws}')
+    log "section $s (budget: $(awk -v d="$DEADLINE" -v n="$EPOCHREALTIME" 'BEGIN{printf "%.0f", d - n}') s)"
+    SECTION_T0=$(now)
     "section_$s"
+    SECTION_S+=("$s $(awk -v a="$SECTION_T0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b - a}') s")
 done
+unmount_fs
 
 BENCH_S=$(awk -v a="$BENCH_START" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b - a}')
 if [ "$DSBFS" = "$REPO/target/release/dsbfs" ]; then
@@ -425,7 +1068,9 @@ fi
     echo "## dsbfs bench — $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "dsbfs $COMMIT ($DSBFS); $(nproc) CPUs; load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg);" \
-        "sections: ${SECTIONS[*]}; $RUNS round(s); bench took $BENCH_S s (tree generation included)."
+        "sections: ${SECTIONS[*]}; up to $RUNS quiet round(s) each within --budget $BUDGET s;" \
+        "bench took $BENCH_S s (build, tree generation and the first warm-up included; the deletions at exit are not)."
+    echo "Time per section: $(join "${SECTION_S[@]}")."
     echo "Tree: $TREE_DESC ($TREE)."
     echo "Other processes kept up to $OTHERS_MAX of the $(nproc) CPUs busy during a timed step of ≥ 0.5 s (discarded rounds included)."
     echo
@@ -433,9 +1078,10 @@ fi
     echo "|---|---|---:|---:|---:|---|---|"
     awk -F'\t' '{ gsub(/\|/, "\\|"); printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$ROWS"
     echo
-    echo "Times are the best of the kept rounds (wall clock, warm cache); each round runs the baseline"
-    echo "and dsbfs back to back. Every timing, with the CPU other processes took meanwhile: $RAW;"
-    echo "outputs: $LOGS/."
+    echo "Times are the best of the kept rounds (wall clock, warm cache unless the row says otherwise);"
+    echo "each round runs the baseline and dsbfs back to back. Ratios: base/dsbfs goals are speed-ups"
+    echo "(higher is better), dsbfs/... goals are slowdowns (lower is better). Every timing, with the"
+    echo "CPU other processes took meanwhile: $RAW; outputs: $LOGS/."
     for n in "${NOTES[@]}"; do echo "- $n"; done
 } >"$WORK/results.md"
 rm -f "$ROWS"
