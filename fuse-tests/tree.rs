@@ -158,3 +158,65 @@ fn the_tree_is_the_last_finished_scan_and_stays_fixed_while_mounted() {
     assert!(!m.path("readonly.txt").exists());
     assert!(m.path("added.txt").exists());
 }
+
+#[test]
+fn a_folder_of_thousands_of_names_lists_whole_to_two_walkers_at_once() {
+    // More children than one catalog page and than one kernel readdir buffer, with
+    // names from 1 to 255 bytes, so replies split pages at odd places.
+    let w = World::new();
+    let crowd = w.path("src/crowd");
+    std::fs::create_dir_all(&crowd).unwrap();
+    let mut expected: Vec<Vec<u8>> = (0..1500usize)
+        .map(|i| {
+            let mut name = format!("{i:04}-").into_bytes();
+            name.resize(5 + (i * 7) % 251, b'a' + (i % 26) as u8);
+            name
+        })
+        .collect();
+    for name in &expected {
+        write(bytes_path(&crowd, name), b"");
+    }
+    for sub in ["sub1", "sub2"] {
+        std::fs::create_dir(crowd.join(sub)).unwrap();
+        expected.push(sub.as_bytes().to_vec());
+    }
+    w.ok([os("source"), os("add"), os("/"), w.path("src").as_os_str()]);
+    w.ok(["scan"]);
+    let m = mount(&w, &w.catalog, "mnt", &[]);
+    expected.sort();
+    let listed = |out: Vec<u8>| {
+        let mut names: Vec<Vec<u8>> = out
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        names.sort();
+        names
+    };
+    // Two walkers at once, then again from the kernel's cache: all of it, each time.
+    let dir = m.path("crowd");
+    let spawn = || {
+        std::process::Command::new("find")
+            .args([
+                dir.as_os_str(),
+                os("-mindepth"),
+                os("1"),
+                os("-maxdepth"),
+                os("1"),
+            ])
+            .args([os("-printf"), os("%f\\0")])
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [a, b, spawn()] {
+        assert!(out.status.success());
+        assert_eq!(listed(out.stdout), expected);
+    }
+    // The folder's link count counts its two subfolders.
+    assert_eq!(std::fs::metadata(&dir).unwrap().nlink(), 4);
+}

@@ -2,8 +2,10 @@
 """Deterministic benchmark tree for scripts/bench.sh: a photo/document archive.
 
 Usage: bench-tree.py OUTDIR [--small N] [--large N] [--large-mib M] [--seed S]
+                     [--layout archive|grid]
 
-Writes into OUTDIR (created; must not exist or be empty):
+With --layout archive (the default) it writes into OUTDIR (created; must not exist
+or be empty):
   photos/YYYY/YYYY-MM-DD <event>/IMG_NNNN.JPG      ~55 % of the small files
   documents/<area>/<year>/<name>.pdf|.docx|...      ~25 %
   music/<artist>/<year> - <album>/NN - Track.mp3    ~15 %
@@ -13,6 +15,11 @@ Small files are 0..64 KiB (uniform, ~1 % empty); ~1 % of them repeat the content
 of an earlier file (the same photo in two albums). Each leaf folder holds 1..~150
 files. Large files hold AES-128-CTR keystream (incompressible, not sparse),
 produced by `openssl enc`. Modes are 0644/0755; mtimes are fixed by the seed.
+
+With --layout grid it writes the shape of the FUSE anchors' tree (shared/peers/
+fuse-anchors, where restic and borg mounts were measured): dNN/dNN/dNN/fNNN.dat,
+10 x 10 x 10 leaf folders of --small / 1000 files each (0..16 KiB, uniform), and
+the --large files as large/large-N.bin. Each top folder holds a tenth of the files.
 
 Same arguments => the same paths, bytes and mtimes (decisions come from a
 SplitMix64 generator, small-file bytes from a SHAKE-128 pool: nothing depends on
@@ -29,6 +36,7 @@ MASK = (1 << 64) - 1
 BASE_S = 1_262_304_000  # 2010-01-01T00:00:00Z
 POOL_SIZE = 8 << 20
 MAX_SMALL = 64 << 10
+GRID_MAX_SMALL = 16 << 10
 
 
 class Rng:
@@ -70,6 +78,7 @@ def main():
     ap.add_argument("--large", type=int, default=4, help="number of large files")
     ap.add_argument("--large-mib", type=int, default=256, help="size of each large file")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--layout", choices=["archive", "grid"], default="archive")
     a = ap.parse_args()
 
     root = os.path.abspath(a.outdir)
@@ -121,9 +130,19 @@ def main():
         put(rel, size, mtime, header, mode)
         n += 1
 
+    if a.layout == "grid":
+        per_leaf = -(-a.small // 1000)
+        while n < a.small:
+            leaf, i = divmod(n, per_leaf)
+            size = rng.below(GRID_MAX_SMALL + 1)
+            header = hashlib.sha256(b"%d/%d" % (a.seed, n)).digest()
+            rel = "d%02d/d%02d/d%02d/f%03d.dat" % (leaf // 100, leaf // 10 % 10, leaf % 10, i)
+            put(rel, size, header=header, mtime=(BASE_S + n) * 10**9)
+            n += 1
+
     folder = 0
     photo_folders = set()
-    while n < a.small:
+    while a.layout == "archive" and n < a.small:
         folder += 1
         left = a.small - n
         count = min(left, 1 + rng.below(40) + (rng.below(110) if rng.below(3) == 0 else 0))
@@ -164,7 +183,7 @@ def main():
 
     # Large files: AES-128-CTR keystream, deterministic (fixed key and IV, no salt).
     for k in range(a.large):
-        rel = f"videos/clip{k:02d}.mp4"
+        rel = f"videos/clip{k:02d}.mp4" if a.layout == "archive" else f"large/large-{k}.bin"
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         dirs.add(os.path.dirname(path))

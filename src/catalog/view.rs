@@ -16,6 +16,8 @@ pub struct Node {
     /// group, so every name of a hard-linked file is one inode (as in the source).
     pub ino: u64,
     pub entry: i64,
+    /// The folder holding this entry (the root is its own parent).
+    pub parent: i64,
     pub kind: Kind,
     pub mode: u32,
     pub uid: u32,
@@ -57,7 +59,7 @@ const NODE_COLS: &str = "
               (SELECT min(h.entry) FROM versions h WHERE h.object = v.object AND h.dev = v.dev
                AND h.ino = v.ino AND h.kind = 2 AND {ph})
          ELSE e.id END,
-    e.name";
+    e.parent, e.name";
 
 fn node_cols(at: At) -> String {
     NODE_COLS
@@ -89,8 +91,9 @@ fn node_from_row(r: &Row) -> rusqlite::Result<(Node, Vec<u8>)> {
         object,
         nlink: r.get::<_, i64>(11)?.clamp(1, u32::MAX as i64) as u32,
         ino: r.get::<_, i64>(12)?.max(1) as u64,
+        parent: r.get::<_, Option<i64>>(13)?.filter(|&p| p > 0).unwrap_or(1),
     };
-    Ok((node, r.get(13)?))
+    Ok((node, r.get(14)?))
 }
 
 impl Catalog {
@@ -146,16 +149,6 @@ impl Catalog {
             node_from_row(r).map(|(n, name)| (name, n))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The parent entry of `entry` (the root is its own parent).
-    pub fn parent_of(&self, entry: i64) -> Result<i64> {
-        let p: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT parent FROM entries WHERE id = ?1")?
-            .query_row([entry], |r| r.get(0))
-            .optional()?;
-        Ok(p.filter(|&p| p > 0).unwrap_or(1))
     }
 
     /// Names of the disks recorded as holding `object`, by name.
@@ -254,8 +247,8 @@ mod tests {
         );
         assert_eq!(z.object.as_ref().unwrap().hash, [7; 32]);
         assert!(cat.node_lookup(1, b"nope", at).unwrap().is_none());
-        assert_eq!(cat.parent_of(a.entry).unwrap(), 1);
-        assert_eq!(cat.parent_of(1).unwrap(), 1);
+        assert_eq!((a.parent, root.parent), (1, 1));
+        assert_eq!(f.parent, a.entry);
         assert_eq!(cat.entry_path(f.entry).unwrap(), b"/a/f");
         assert_eq!(cat.entry_path(1).unwrap(), b"/");
     }

@@ -95,6 +95,7 @@ mod tests {
         Node {
             ino: 7,
             entry: 7,
+            parent: 1,
             kind,
             mode,
             uid: 1000,

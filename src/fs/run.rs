@@ -98,6 +98,7 @@ impl Job {
         let session = fuser::Session::new(fs, &self.mountpoint, &cfg)
             .map_err(|e| mount_error(&self.mountpoint, e))?;
         raise_readahead(&self.mountpoint);
+        super::view::warm_up(&self.catalog);
         tracing::info!(
             "{}: mounted {} (scan {}), pid {}",
             self.label(),
@@ -162,8 +163,9 @@ fn check_mountpoint(mp: &Path) -> Result<PathBuf> {
         .iter()
         .any(|m| m.mount_point == abs && m.fstype.starts_with("fuse.dsbfs"))
     {
-        // Its attributes may be cached for long; listing it asks the process behind it.
-        if std::fs::read_dir(&abs).is_err_and(|e| e.raw_os_error() == Some(libc::ENOTCONN)) {
+        // Its attributes and listing may be cached for long; statfs always asks the
+        // process behind it.
+        if nix::sys::statfs::statfs(&abs).is_err_and(|e| e == nix::errno::Errno::ENOTCONN) {
             bail!(
                 "{} is a dead mount (its process is gone): unmount it with `fusermount3 -u {}` first",
                 abs.display(),
