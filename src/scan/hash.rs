@@ -48,7 +48,10 @@ impl<T: Send + 'static> Pool<T> {
                 let tx = tx.clone();
                 let on_bytes = on_bytes.clone();
                 std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 1 << 20];
+                    // Small enough to stay in the core's L2 cache between the
+                    // kernel's copy into it and the hashing: less system time than
+                    // 1 MiB on the same files, for 8 times the read calls.
+                    let mut buf = vec![0u8; 128 << 10];
                     for job in rx {
                         let outcome = hash_file(&job.path, &mut buf, &on_bytes);
                         if tx
