@@ -155,80 +155,6 @@ fn assert_serves(m: &Mounted, src: &Path, readable: &[Vec<u8>], offline: &[Vec<u
     assert_eq!(e.raw_os_error(), Some(libc::ENOMEDIUM), "{rel:?}: {e}");
 }
 
-/// A disk on a loop device whose device can be made to fail (shrunk to almost nothing:
-/// every data read then fails with EIO, as with a yanked cable).
-struct LoopDisk {
-    dir: std::path::PathBuf,
-    image: std::path::PathBuf,
-    dev: String,
-    // Field order: unmount before detaching.
-    _mount: OtherMount,
-    _loop: Loop,
-}
-
-impl LoopDisk {
-    fn new(w: &World) -> LoopDisk {
-        let image = w.path("disk.img");
-        std::fs::File::create(&image)
-            .unwrap()
-            .set_len(256 << 20)
-            .unwrap();
-        let dev = String::from_utf8(run_ok(
-            "losetup",
-            &[os("-f"), os("--show"), image.as_os_str()],
-        ))
-        .unwrap()
-        .trim()
-        .to_string();
-        let lp = Loop(dev.clone());
-        run_ok("mkfs.ext4", &[os("-q"), os(&dev)]);
-        let dir = w.path("loopdisk");
-        std::fs::create_dir(&dir).unwrap();
-        run_ok("mount", &[os(&dev), dir.as_os_str()]);
-        LoopDisk {
-            dir: dir.clone(),
-            image,
-            dev,
-            _mount: OtherMount(dir),
-            _loop: lp,
-        }
-    }
-
-    /// Drops the disk's cached pages and cuts the device short: reads now fail.
-    fn fail(&self) {
-        for p in walk_files(&self.dir) {
-            if let Ok(f) = std::fs::File::open(&p) {
-                let _ = nix::fcntl::posix_fadvise(
-                    &f,
-                    0,
-                    0,
-                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-                );
-            }
-        }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.image)
-            .unwrap()
-            .set_len(1 << 20)
-            .unwrap();
-        run_ok("losetup", &[os("-c"), os(&self.dev)]);
-    }
-}
-
-fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            out.extend(walk_files(&e.path()));
-        } else if t.is_file() {
-            out.push(e.path());
-        }
-    }
-    out
-}
-
 #[test]
 fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     let w = World::new();
@@ -240,7 +166,7 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     write(src.join("small.txt"), b"still here");
     w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
     w.ok(["scan"]);
-    let ld = LoopDisk::new(&w);
+    let ld = LoopDisk::new(&w, 256 << 20);
     let disk_dir = ld.dir.join("dsbfs");
     w.ok([os("disk"), os("add"), os("usb"), disk_dir.as_os_str()]);
     w.ok([

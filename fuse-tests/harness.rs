@@ -76,15 +76,6 @@ impl Drop for OtherMount {
     }
 }
 
-/// A loop device; detached on drop (after its filesystem is unmounted).
-pub struct Loop(pub String);
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 pub fn alive(pid: i32) -> bool {
     // A zombie has exited; only a live process has a non-Z state.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

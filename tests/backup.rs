@@ -327,3 +327,60 @@ fn walk(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() {
+    let w = World::new();
+    make_tree(&w, 1200, 100_000, 160_000);
+    let ld = LoopDisk::new(&w, 1 << 30);
+    let disk = ld.dir.join("disk");
+    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+    let mut child = w
+        .command()
+        .args(["backup", "d1", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it whatever happens below, so a hang fails the test instead of blocking it.
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0 as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _reap = Reap(child.id());
+    let started = std::time::Instant::now();
+    while files_below(&disk.join("objects")).len() < 100 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before the disk died"
+        );
+        assert!(started.elapsed().as_secs() < 60, "the backup wrote nothing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    ld.fail();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the backup hangs on a dead disk"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("disk d1"), "{err}");
+    // The catalog is whole, and another disk takes everything the dead one did not.
+    add_disk(&w, "d2", None);
+    let report = backup(&w, "d2");
+    assert!(report["stopped"].is_null(), "{report}");
+    assert_eq!(copies_histogram(&w)[0], 0, "files left with no copy");
+    let (recorded, on_disk) = check_disk(&w, "d2");
+    assert_eq!(recorded, on_disk);
+    assert_eq!(recorded, 1200);
+}

@@ -249,3 +249,104 @@ impl Drop for Unmount {
             .status();
     }
 }
+
+/// A loop device; detached on drop (after its filesystem is unmounted).
+pub struct Loop(pub String);
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+/// Runs a system tool and insists that it succeeds; returns its stdout.
+pub fn tool_ok(prog: &str, args: &[&OsStr]) -> Vec<u8> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    assert!(
+        out.status.success(),
+        "{prog} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// An ext4 filesystem on a loop device, mounted at `dir`, that a test can break like
+/// a dying or unplugged drive. Needs root.
+pub struct LoopDisk {
+    pub dir: PathBuf,
+    image: PathBuf,
+    dev: String,
+    // Field order: unmount before detaching.
+    _mount: Unmount,
+    _loop: Loop,
+}
+
+impl LoopDisk {
+    pub fn new(w: &World, size: u64) -> LoopDisk {
+        assert!(
+            is_root(),
+            "a loop device needs root (CI runs the tests as root)"
+        );
+        let image = w.path("disk.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+        let out = tool_ok(
+            "losetup",
+            &[OsStr::new("-f"), OsStr::new("--show"), image.as_os_str()],
+        );
+        let dev = String::from_utf8(out).unwrap().trim().to_string();
+        let lp = Loop(dev.clone());
+        tool_ok("mkfs.ext4", &[OsStr::new("-q"), OsStr::new(&dev)]);
+        let dir = w.path("loopdisk");
+        std::fs::create_dir(&dir).unwrap();
+        tool_ok("mount", &[OsStr::new(&dev), dir.as_os_str()]);
+        LoopDisk {
+            dir: dir.clone(),
+            image,
+            dev,
+            _mount: Unmount(dir),
+            _loop: lp,
+        }
+    }
+
+    /// Drops the disk's cached pages and cuts the device short: reads and writes of
+    /// most of it now fail with EIO, as on a drive that died or was pulled.
+    pub fn fail(&self) {
+        for p in files_below(&self.dir) {
+            if let Ok(f) = std::fs::File::open(&p) {
+                let _ = nix::fcntl::posix_fadvise(
+                    &f,
+                    0,
+                    0,
+                    nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+                );
+            }
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.image)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        tool_ok("losetup", &[OsStr::new("-c"), OsStr::new(&self.dev)]);
+    }
+}
+
+/// Every regular file below `dir`.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            out.extend(files_below(&e.path()));
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    out
+}
