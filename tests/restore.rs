@@ -5,7 +5,12 @@ mod common;
 use common::*;
 
 fn setup(w: &World) {
-    rich_tree(&w.path("src"));
+    setup_with(w, rich_tree);
+}
+
+/// Makes the tree `src` and scans it as the archive's root.
+fn setup_with(w: &World, tree: fn(&std::path::Path)) {
+    tree(&w.path("src"));
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
     w.ok(["scan", "-q"]);
 }
@@ -250,4 +255,94 @@ fn one_surviving_disk_mounted_read_only_elsewhere_restores_everything_it_holds()
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(tree_signature(&w.path("src")), tree_signature(&dest));
+}
+
+/// Thousands of files in many folders, with hard links whose names lie far apart (so
+/// in different workers' hands and different flush batches).
+fn many_files_with_far_hard_links(root: &std::path::Path) {
+    for i in 0..3000 {
+        write(
+            root.join(format!("d{:02}/f{i:04}.txt", i % 40)),
+            format!("file {i} ").repeat(1 + i % 50),
+        );
+    }
+    for g in 0..15 {
+        let first = root.join(format!("d00/linked{g:02}.bin"));
+        write(&first, vec![g as u8; 20_000 + g * 1000]);
+        for d in [17, 39] {
+            std::fs::hard_link(&first, root.join(format!("d{d:02}/also{g:02}.bin"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn many_files_with_far_apart_hard_links_restore_identically_and_resume() {
+    use std::os::unix::fs::MetadataExt;
+    let w = World::new();
+    setup_with(&w, many_files_with_far_hard_links);
+    let src = w.path("src");
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("restored");
+    let restore = || w.json(["restore", dest.to_str().unwrap(), "--json"]);
+    let ino = |p: &str| std::fs::metadata(dest.join(p)).unwrap().ino();
+    let linked_everywhere = || {
+        (0..15).all(|g| {
+            let first = ino(&format!("d00/linked{g:02}.bin"));
+            [17, 39]
+                .iter()
+                .all(|d| ino(&format!("d{d:02}/also{g:02}.bin")) == first)
+        })
+    };
+
+    let r = restore();
+    assert_eq!(r["restored"][0], 3015, "{r}");
+    assert_eq!(r["hard_links"], 30, "{r}");
+    assert_eq!(r["errors"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(tree_signature(&src), tree_signature(&dest));
+    assert!(linked_everywhere());
+
+    // An interrupted restore: some files and link names never made it.
+    for p in [
+        "d05/f0005.txt",
+        "d39/f2999.txt",
+        "d00/linked03.bin",
+        "d17/also07.bin",
+    ] {
+        std::fs::remove_file(dest.join(p)).unwrap();
+    }
+    let r = restore();
+    assert_eq!(r["restored"][0], 3, "{r}");
+    assert_eq!(r["already_there"], 3015 - 3 + 30 - 3, "{r}");
+    assert_eq!(r["hard_links"], 3, "{r}");
+    assert_eq!(tree_signature(&src), tree_signature(&dest));
+    assert!(linked_everywhere());
+}
+
+#[test]
+fn what_is_missing_is_reported_the_same_way_every_time_in_path_order() {
+    let w = World::new();
+    setup_with(&w, many_files_with_far_hard_links);
+    add_disk(&w, "a", Some(total_bytes(&w) / 2));
+    w.ok(["backup", "a", "-q"]);
+    let report = |dest: &str| {
+        let mut r = w.json(["restore", w.path(dest).to_str().unwrap(), "--json"]);
+        assert!(r["missing_files"].as_u64().unwrap() > 0, "{r}");
+        r["missing"][0]["examples"].take()
+    };
+    let examples = report("one");
+    let mut sorted: Vec<&str> = examples
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    sorted.sort();
+    assert_eq!(examples.as_array().unwrap().len(), 5);
+    assert_eq!(
+        examples,
+        serde_json::json!(sorted),
+        "the first missing files by path"
+    );
+    assert_eq!(report("two"), examples);
 }

@@ -6,27 +6,33 @@
 //! restore continues where it stopped when the next disk is plugged in. Everything is
 //! created through descriptors opened with `openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`
 //! below DEST, so a crafted catalog cannot make it write elsewhere.
+//!
+//! This thread creates the folders and symlinks first; then workers (one per core,
+//! `files`) check, copy and hash the regular files while this thread makes finished
+//! batches durable (`syncfs`) and renames them, so copying never waits for the disk.
+//! Later names of hard-linked files are linked last, once every first name is in
+//! place. The report is built in path order, whatever order the workers finished in.
 
+mod files;
 pub mod plan;
 
-use crate::catalog::{Catalog, Kind, VersionRow};
+use crate::catalog::{Catalog, DiskRecord, Kind, VersionRow};
 use crate::disks::Connected;
 use crate::select::PathMatcher;
 use crate::util::{display_bytes, open_beneath};
 use anyhow::{Context, Result, bail};
+use files::{Done, FileJob, Note, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 use nix::sys::time::TimeSpec;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct RestoreOptions {
     pub patterns: Vec<PathMatcher>,
@@ -116,28 +122,73 @@ fn split(rel: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-struct Restorer<'a> {
-    cat: &'a Catalog,
+/// What every thread of a restore reads, and nothing writes.
+struct Shared<'a> {
     dest: OwnedFd,
+    holders: Holders,
+    /// The connected disks the restore may read, by id.
     stores: HashMap<i64, &'a Connected>,
-    dirs: lru::LruCache<Vec<u8>, OwnedFd>,
     as_root: bool,
-    /// (device, inode) of a hard-linked source file → where it was restored.
-    links: HashMap<(u64, u64), Vec<u8>>,
-    report: RestoreReport,
-    missing: BTreeMap<Vec<String>, Missing>,
-    tmp_counter: u64,
     pb: ProgressBar,
-    /// Files written under temporary names, renamed once the batch is flushed.
-    pending: Vec<Rename>,
-    pending_bytes: u64,
-    pending_since: std::time::Instant,
 }
 
-struct Rename {
-    parent: Vec<u8>,
-    tmp: String,
-    name: Vec<u8>,
+/// Descriptors of folders below DEST, each opened beneath it; one cache per thread.
+struct Dirs<'a> {
+    dest: &'a OwnedFd,
+    cache: lru::LruCache<Vec<u8>, OwnedFd>,
+}
+
+impl<'a> Dirs<'a> {
+    fn new(dest: &'a OwnedFd) -> Self {
+        Dirs {
+            dest,
+            cache: lru::LruCache::new(std::num::NonZeroUsize::new(64).expect("nonzero")),
+        }
+    }
+
+    /// A descriptor for the folder `rel` below DEST (which must be a real folder).
+    fn get(&mut self, rel: &[u8]) -> Result<&OwnedFd> {
+        if !self.cache.contains(rel) {
+            let path: &OsStr = if rel.is_empty() {
+                OsStr::new(".")
+            } else {
+                OsStr::from_bytes(rel)
+            };
+            let fd = open_beneath(self.dest, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)
+                .with_context(|| format!("cannot open the folder {}", display_bytes(rel)))?;
+            self.cache.put(rel.to_vec(), fd);
+        }
+        Ok(self.cache.get(rel).expect("just inserted"))
+    }
+}
+
+/// The restore's own thread: folders, symlinks, flushes, hard links and the report.
+struct Restorer<'a> {
+    shared: &'a Shared<'a>,
+    dirs: Dirs<'a>,
+    report: RestoreReport,
+    missing: BTreeMap<Vec<String>, Missing>,
+}
+
+/// Restored files waiting under temporary names for one flush.
+struct Batch {
+    jobs: Vec<usize>,
+    bytes: u64,
+    started: std::time::Instant,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            jobs: Vec::new(),
+            bytes: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.bytes >= BATCH_BYTES || self.started.elapsed() >= BATCH_TIME
+    }
 }
 
 /// A batch of restored files is flushed and renamed after this long or this many bytes.
@@ -160,67 +211,94 @@ pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<Rest
             bail!("disk {name} is not connected; plug it in or leave out --from");
         }
     }
-    let stores = connected
-        .iter()
-        .filter(|c| opts.from.as_ref().is_none_or(|n| &c.record.name == n))
-        .map(|c| (c.record.id, c))
-        .collect();
     let total: u64 = items
         .iter()
         .filter(|(_, v)| v.attr.kind == Kind::File)
         .map(|(_, v)| v.attr.size)
         .sum();
-    let pb = if opts.progress {
-        let pb = ProgressBar::new(total);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
+    let shared = Shared {
+        dest: dest_fd,
+        holders: Holders::load(cat)?,
+        stores: connected
+            .iter()
+            .filter(|c| opts.from.as_ref().is_none_or(|n| &c.record.name == n))
+            .map(|c| (c.record.id, c))
+            .collect(),
+        as_root: nix::unistd::geteuid().is_root(),
+        pb: progress_bar(total, opts.progress),
     };
     let mut r = Restorer {
-        cat,
-        dest: dest_fd,
-        stores,
-        dirs: lru::LruCache::new(std::num::NonZeroUsize::new(64).expect("nonzero")),
-        as_root: nix::unistd::geteuid().is_root(),
-        links: HashMap::new(),
+        shared: &shared,
+        dirs: Dirs::new(&shared.dest),
         report: RestoreReport::default(),
         missing: BTreeMap::new(),
-        tmp_counter: 0,
-        pb,
-        pending: Vec::new(),
-        pending_bytes: 0,
-        pending_since: std::time::Instant::now(),
     };
-    for (path, v) in &items {
-        let result = relative(path).and_then(|rel| match v.attr.kind {
-            Kind::Dir => r.folder(&rel),
-            Kind::Symlink => r.symlink(&rel, v),
-            Kind::File => r.file(&rel, path, v),
-        });
-        if let Err(e) = result {
-            r.error(format!("{}: {e:#}", display_bytes(path)));
-        }
-    }
-    if let Err(e) = r.finish_batch() {
-        r.error(format!("{e:#}"));
-    }
+    let jobs = r.folders_and_symlinks(&items);
+    let mut done = r.copy_files(&jobs);
+    r.link_files(&jobs, &mut done);
+    r.record(&jobs, done);
     // Folder attributes last, deepest first, so creating their contents does not undo them.
     for (path, v) in items.iter().rev().filter(|(_, v)| v.attr.kind == Kind::Dir) {
         if let Err(e) = relative(path).and_then(|rel| r.folder_attrs(&rel, v)) {
             r.error(format!("{}: {e:#}", display_bytes(path)));
         }
     }
-    r.pb.finish_and_clear();
+    shared.pb.finish_and_clear();
     let mut report = r.report;
     report.missing = r.missing.into_values().collect();
     report.missing_files = report.missing.iter().map(|m| m.files).sum();
     Ok(report)
+}
+
+/// Which disks hold each object: loaded with one query for all, not one per file.
+struct Holders {
+    /// Every disk in the catalog, by name.
+    disks: Vec<DiskRecord>,
+    /// Object → the disks holding it, as indexes into `disks` (so also by name).
+    by_object: HashMap<i64, Vec<usize>>,
+}
+
+impl Holders {
+    fn load(cat: &Catalog) -> Result<Holders> {
+        let disks = cat.disks()?;
+        let index: HashMap<i64, usize> = disks.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
+        let by_object = cat
+            .holder_sets()?
+            .into_iter()
+            .map(|(object, ids)| {
+                let mut held: Vec<usize> =
+                    ids.iter().filter_map(|d| index.get(d).copied()).collect();
+                held.sort_unstable();
+                (object, held)
+            })
+            .collect();
+        Ok(Holders { disks, by_object })
+    }
+
+    /// The disks that hold an object, by name: the order their copies are tried in.
+    fn of(&self, object: i64) -> impl Iterator<Item = &DiskRecord> {
+        let held = self.by_object.get(&object).map_or(&[][..], Vec::as_slice);
+        held.iter().map(|&i| &self.disks[i])
+    }
+}
+
+fn progress_bar(total: u64, shown: bool) -> ProgressBar {
+    if !shown {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+/// The temporary name of the `n`th selected entry while it is written.
+fn tmp_name(n: usize) -> String {
+    format!(".dsbfs-restore-{}-{n}", std::process::id())
 }
 
 impl Restorer<'_> {
@@ -231,19 +309,46 @@ impl Restorer<'_> {
         }
     }
 
-    /// A descriptor for the folder `rel` below DEST (which must be a real folder).
-    fn dir(&mut self, rel: &[u8]) -> Result<&OwnedFd> {
-        if !self.dirs.contains(rel) {
-            let path: &OsStr = if rel.is_empty() {
-                OsStr::new(".")
-            } else {
-                OsStr::from_bytes(rel)
+    /// Creates the folders (parents first) and symlinks, and returns the regular files
+    /// to restore, in path order. A later name of a hard-linked file is a job that
+    /// points at the job of its first name.
+    fn folders_and_symlinks<'v>(&mut self, items: &'v [(Vec<u8>, VersionRow)]) -> Vec<FileJob<'v>> {
+        let mut jobs = Vec::new();
+        let mut first_names: HashMap<(u64, u64), usize> = HashMap::new();
+        for (n, (path, v)) in items.iter().enumerate() {
+            let rel = match relative(path) {
+                Ok(rel) => rel,
+                Err(e) => {
+                    self.error(format!("{}: {e:#}", display_bytes(path)));
+                    continue;
+                }
             };
-            let fd = open_beneath(&self.dest, path, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)
-                .with_context(|| format!("cannot open the folder {}", display_bytes(rel)))?;
-            self.dirs.put(rel.to_vec(), fd);
+            let result = match v.attr.kind {
+                Kind::Dir => self.folder(&rel),
+                Kind::Symlink => self.symlink(n, &rel, v),
+                Kind::File => {
+                    let link_to = (v.attr.nlink > 1)
+                        .then(|| {
+                            *first_names
+                                .entry((v.attr.dev, v.attr.ino))
+                                .or_insert(jobs.len())
+                        })
+                        .filter(|&first| first != jobs.len());
+                    jobs.push(FileJob {
+                        n,
+                        rel,
+                        vpath: path,
+                        v,
+                        link_to,
+                    });
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                self.error(format!("{}: {e:#}", display_bytes(path)));
+            }
         }
-        Ok(self.dirs.get(rel).expect("just inserted"))
+        jobs
     }
 
     fn folder(&mut self, rel: &[u8]) -> Result<()> {
@@ -251,7 +356,7 @@ impl Restorer<'_> {
             return Ok(());
         }
         let (parent, name) = split(rel);
-        let dir = self.dir(parent)?;
+        let dir = self.dirs.get(parent)?;
         match nix::sys::stat::mkdirat(
             dir,
             OsStr::from_bytes(name),
@@ -275,8 +380,8 @@ impl Restorer<'_> {
     }
 
     fn folder_attrs(&mut self, rel: &[u8], v: &VersionRow) -> Result<()> {
-        let as_root = self.as_root;
-        let fd = self.dir(rel)?;
+        let as_root = self.shared.as_root;
+        let fd = self.dirs.get(rel)?;
         if as_root {
             nix::unistd::fchown(fd, Some(v.attr.uid.into()), Some(v.attr.gid.into()))?;
         }
@@ -286,11 +391,11 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn symlink(&mut self, rel: &[u8], v: &VersionRow) -> Result<()> {
+    fn symlink(&mut self, n: usize, rel: &[u8], v: &VersionRow) -> Result<()> {
         let (parent, name) = split(rel);
-        let tmp = self.tmp_name();
-        let as_root = self.as_root;
-        let dir = self.dir(parent)?;
+        let tmp = tmp_name(n);
+        let as_root = self.shared.as_root;
+        let dir = self.dirs.get(parent)?;
         let target = v.attr.target.clone().unwrap_or_default();
         nix::unistd::symlinkat(OsStr::from_bytes(&target), dir, tmp.as_str())?;
         if as_root {
@@ -315,173 +420,149 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn tmp_name(&mut self) -> String {
-        self.tmp_counter += 1;
-        format!(".dsbfs-restore-{}-{}", std::process::id(), self.tmp_counter)
-    }
-
-    fn file(&mut self, rel: &[u8], vpath: &[u8], v: &VersionRow) -> Result<()> {
-        let (parent, name) = split(rel);
-        let name = OsStr::from_bytes(name);
-        if self.already_there(parent, name, v)? {
-            self.report.already_there += 1;
-            self.pb.inc(v.attr.size);
-            let fd = File::from(open_beneath(self.dir(parent)?, name, OFlag::O_RDONLY, 0)?);
-            return self.file_attrs(&fd, v);
-        }
-        if v.attr.nlink > 1
-            && let Some(first) = self.links.get(&(v.attr.dev, v.attr.ino)).cloned()
-        {
-            let (fp, fname) = split(&first);
-            let src_dir = self.dir(fp)?.try_clone()?;
-            let dir = self.dir(parent)?;
-            let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
-            nix::unistd::linkat(
-                &src_dir,
-                OsStr::from_bytes(fname),
-                dir,
-                name,
-                AtFlags::empty(),
-            )?;
-            self.report.hard_links += 1;
-            return Ok(());
-        }
-        let tmp = self.tmp_name();
-        let restored = match (v.object, v.hash) {
-            (None, _) | (_, None) => {
-                let dir = self.dir(parent)?;
-                let f = File::from(open_beneath(
-                    dir,
-                    tmp.as_str(),
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-                    0o600,
-                )?);
-                Some(f)
+    /// Restores the files that are not later names of a hard link. Workers (one per
+    /// core) check, copy and hash them; this thread flushes and renames them batch by
+    /// batch meanwhile. The channel is unbounded so that workers go on copying while
+    /// this thread waits in `syncfs`: what they send holds no open file.
+    fn copy_files(&mut self, jobs: &[FileJob]) -> Vec<Option<Done>> {
+        let mut done: Vec<Option<Done>> = jobs.iter().map(|_| None).collect();
+        let copies: Vec<usize> = (0..jobs.len())
+            .filter(|&j| jobs[j].link_to.is_none())
+            .collect();
+        let next = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shared = self.shared;
+        std::thread::scope(|s| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            for _ in 0..workers {
+                let (tx, copies, next) = (tx.clone(), &copies, &next);
+                s.spawn(move || {
+                    let mut dirs = Dirs::new(&shared.dest);
+                    while let Some(&j) = copies.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let result = shared.restore_file(&mut dirs, &jobs[j]);
+                        if tx.send((j, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
-            (Some(object), Some(hash)) => {
-                self.copy_object(parent, &tmp, object, &hash, v.attr.size, vpath)?
+            drop(tx);
+            let mut batch = Batch::new();
+            for (j, d) in rx {
+                if matches!(d.outcome, Outcome::Restored) {
+                    batch.jobs.push(j);
+                    batch.bytes += jobs[j].v.attr.size;
+                }
+                done[j] = Some(d);
+                if batch.due() {
+                    self.flush(std::mem::replace(&mut batch, Batch::new()), jobs, &mut done);
+                }
             }
-        };
-        let Some(f) = restored else { return Ok(()) };
-        self.file_attrs(&f, v)?;
-        drop(f);
-        self.pending.push(Rename {
-            parent: parent.to_vec(),
-            tmp,
-            name: name.as_bytes().to_vec(),
+            self.flush(batch, jobs, &mut done);
         });
-        self.pending_bytes += v.attr.size;
-        self.report.restored.0 += 1;
-        self.report.restored.1 += v.attr.size;
-        if v.attr.nlink > 1 {
-            self.links.insert((v.attr.dev, v.attr.ino), rel.to_vec());
-            // Its other names are hard links to this one, which must exist by then.
-            self.finish_batch()?;
-        } else if self.pending_bytes >= BATCH_BYTES || self.pending_since.elapsed() >= BATCH_TIME {
-            self.finish_batch()?;
-        }
-        Ok(())
+        done
     }
 
-    /// Makes the restored files of this batch durable, then gives them their names: one
-    /// `syncfs` per batch instead of one `fsync` per file, and never a file with missing
-    /// bytes under its final name, even after a power cut.
-    fn finish_batch(&mut self) -> Result<()> {
-        if !self.pending.is_empty() {
-            nix::unistd::syncfs(&self.dest).context("cannot flush the restored files")?;
-            for r in std::mem::take(&mut self.pending) {
-                let dir = self.dir(&r.parent)?;
-                nix::fcntl::renameat(dir, r.tmp.as_str(), dir, OsStr::from_bytes(&r.name))?;
+    /// Makes the batch's files durable, then gives them their final names: one
+    /// `syncfs` per batch instead of one `fsync` per file, and never a file with
+    /// missing bytes under its final name, even after a power cut.
+    fn flush(&mut self, batch: Batch, jobs: &[FileJob], done: &mut [Option<Done>]) {
+        if batch.jobs.is_empty() {
+            return;
+        }
+        let synced = nix::unistd::syncfs(&self.shared.dest)
+            .map_err(|e| format!("cannot flush the restored file: {e}"));
+        for j in batch.jobs {
+            let renamed = synced.clone().and_then(|()| {
+                self.rename(&jobs[j])
+                    .map_err(|e| format!("cannot give the restored file its name: {e:#}"))
+            });
+            if let (Err(e), Some(d)) = (renamed, done[j].as_mut()) {
+                d.outcome = Outcome::Failed(e);
             }
         }
-        self.pending_bytes = 0;
-        self.pending_since = std::time::Instant::now();
+    }
+
+    fn rename(&mut self, job: &FileJob) -> Result<()> {
+        let (parent, name) = split(&job.rel);
+        let dir = self.dirs.get(parent)?;
+        nix::fcntl::renameat(dir, tmp_name(job.n).as_str(), dir, OsStr::from_bytes(name))?;
         Ok(())
     }
 
-    /// True when DEST already has this file with the same size and hash.
-    fn already_there(&mut self, parent: &[u8], name: &OsStr, v: &VersionRow) -> Result<bool> {
-        let dir = self.dir(parent)?;
-        let Ok(st) = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
-            return Ok(false);
+    /// Gives the later names of hard-linked files their links, now that every first
+    /// name has its final name. A name whose first name could not be restored shares
+    /// its fate.
+    fn link_files(&mut self, jobs: &[FileJob], done: &mut [Option<Done>]) {
+        for (j, job) in jobs.iter().enumerate() {
+            let Some(first) = job.link_to else { continue };
+            let outcome = match done[first].as_ref().map(|d| &d.outcome) {
+                Some(Outcome::Restored | Outcome::AlreadyThere) => self
+                    .link(&jobs[first], job)
+                    .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}"))),
+                Some(Outcome::Missing(disks)) => Outcome::Missing(disks.clone()),
+                _ => Outcome::Failed(format!(
+                    "not restored: it is a hard link of {}, which was not",
+                    display_bytes(jobs[first].vpath)
+                )),
+            };
+            done[j] = Some(Done {
+                outcome,
+                notes: Vec::new(),
+            });
+        }
+    }
+
+    /// Makes `job`'s name a hard link to `first`'s (already so when it is one).
+    fn link(&mut self, first: &FileJob, job: &FileJob) -> Result<Outcome> {
+        let (fp, fname) = split(&first.rel);
+        let (parent, name) = split(&job.rel);
+        let (fname, name) = (OsStr::from_bytes(fname), OsStr::from_bytes(name));
+        let src_dir = self.dirs.get(fp)?.try_clone()?;
+        let dir = self.dirs.get(parent)?;
+        self.shared.pb.inc(job.v.attr.size);
+        let inode = |d: &OwnedFd, n: &OsStr| {
+            nix::sys::stat::fstatat(d, n, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .ok()
+                .map(|st| (st.st_dev, st.st_ino))
         };
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_size as u64 != v.attr.size {
-            return Ok(false);
+        if inode(dir, name).is_some() && inode(dir, name) == inode(&src_dir, fname) {
+            return Ok(Outcome::AlreadyThere);
         }
-        let Some(hash) = v.hash else { return Ok(true) };
-        let mut f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
-        let digest = crate::util::with_copy_buffer(|buf| {
-            let mut h = Sha256::new();
-            loop {
-                let n = f.read(buf)?;
-                if n == 0 {
-                    return Ok::<_, std::io::Error>(<[u8; 32]>::from(h.finalize()));
-                }
-                h.update(&buf[..n]);
-            }
-        })?;
-        Ok(digest == hash)
+        let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        nix::unistd::linkat(&src_dir, fname, dir, name, AtFlags::empty())?;
+        Ok(Outcome::Linked)
     }
 
-    /// Copies the object from the first connected disk whose copy is sound. None when
-    /// no connected disk has it (recorded as missing).
-    fn copy_object(
-        &mut self,
-        parent: &[u8],
-        tmp: &str,
-        object: i64,
-        hash: &[u8; 32],
-        size: u64,
-        vpath: &[u8],
-    ) -> Result<Option<File>> {
-        let holders = self.cat.holders(object)?;
-        for d in &holders {
-            let Some(conn) = self.stores.get(&d.id).copied() else {
-                continue;
-            };
-            let Ok(mut src) = conn.store.open_object(hash) else {
-                self.report.corrupt.push(format!(
-                    "{}: object missing on disk {}",
-                    display_bytes(vpath),
-                    d.name
-                ));
-                continue;
-            };
-            let dir = self.dir(parent)?;
-            let mut out = File::from(open_beneath(
-                dir,
-                tmp,
-                OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC,
-                0o600,
-            )?);
-            let pb = self.pb.clone();
-            match copy_verified(&mut src, &mut out, &pb) {
-                Ok((digest, n)) if digest == *hash && n == size => return Ok(Some(out)),
-                Ok(_) => {
-                    let msg = format!(
-                        "{}: the copy on disk {} is corrupt (run `dsbfs verify {}`); trying another disk",
-                        display_bytes(vpath),
-                        d.name,
-                        d.name
-                    );
-                    tracing::error!("{msg}");
-                    self.report.corrupt.push(msg);
-                }
-                Err(e) => {
-                    self.error(format!(
-                        "{}: reading disk {} failed: {e}",
-                        display_bytes(vpath),
-                        d.name
-                    ));
+    /// Adds each file's outcome to the report in path order, so the report does not
+    /// depend on which worker finished first.
+    fn record(&mut self, jobs: &[FileJob], done: Vec<Option<Done>>) {
+        for (job, d) in jobs.iter().zip(done) {
+            let Some(d) = d else { continue };
+            for note in d.notes {
+                match note {
+                    Note::Corrupt(msg) => self.report.corrupt.push(msg),
+                    Note::Error(msg) => self.error(msg),
                 }
             }
-            let dir = self.dir(parent)?;
-            let _ = nix::unistd::unlinkat(dir, tmp, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let size = job.v.attr.size;
+            match d.outcome {
+                Outcome::Restored => {
+                    self.report.restored.0 += 1;
+                    self.report.restored.1 += size;
+                }
+                Outcome::AlreadyThere => self.report.already_there += 1,
+                Outcome::Linked => self.report.hard_links += 1,
+                Outcome::Missing(disks) => self.add_missing(disks, job.vpath, size),
+                Outcome::Failed(e) => self.error(format!("{}: {e}", display_bytes(job.vpath))),
+            }
         }
-        let mut names: Vec<String> = holders.into_iter().map(|d| d.name).collect();
-        names.sort();
-        let m = self.missing.entry(names.clone()).or_insert(Missing {
-            disks: names,
+    }
+
+    /// Counts a file no connected disk could give, with the others held by the same disks.
+    fn add_missing(&mut self, disks: Vec<String>, vpath: &[u8], size: u64) {
+        let m = self.missing.entry(disks.clone()).or_insert(Missing {
+            disks,
             files: 0,
             bytes: 0,
             examples: Vec::new(),
@@ -491,49 +572,7 @@ impl Restorer<'_> {
         if m.examples.len() < 5 {
             m.examples.push(display_bytes(vpath));
         }
-        Ok(None)
     }
-
-    fn file_attrs(&self, f: &File, v: &VersionRow) -> Result<()> {
-        if self.as_root {
-            nix::unistd::fchown(f.as_fd(), Some(v.attr.uid.into()), Some(v.attr.gid.into()))?;
-        }
-        nix::sys::stat::fchmod(f.as_fd(), Mode::from_bits_truncate(v.attr.mode))?;
-        let t = timespec(v.attr.mtime_ns);
-        nix::sys::stat::futimens(f.as_fd(), &t, &t)?;
-        Ok(())
-    }
-}
-
-fn copy_verified(
-    src: &mut File,
-    out: &mut File,
-    pb: &ProgressBar,
-) -> std::io::Result<([u8; 32], u64)> {
-    crate::util::with_copy_buffer(|buf| copy_verified_with(src, out, pb, buf))
-}
-
-fn copy_verified_with(
-    src: &mut File,
-    out: &mut File,
-    pb: &ProgressBar,
-    buf: &mut [u8],
-) -> std::io::Result<([u8; 32], u64)> {
-    let mut h = Sha256::new();
-    let mut total = 0;
-    loop {
-        let n = match src.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-        total += n as u64;
-        pb.inc(n as u64);
-    }
-    Ok((h.finalize().into(), total))
 }
 
 fn timespec(ns: i64) -> TimeSpec {

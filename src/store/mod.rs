@@ -377,9 +377,11 @@ impl Store {
     }
 }
 
-fn copy_hashing(
+/// Copies `src` to `out` and returns the SHA-256 and length of what went through. A
+/// write error is a [`DiskError`] (full or gone), so callers can tell it from a bad source.
+pub(crate) fn copy_hashing(
     src: &mut dyn Read,
-    out: &mut File,
+    out: &mut dyn Write,
     on_bytes: &dyn Fn(u64),
 ) -> Result<([u8; 32], u64)> {
     crate::util::with_copy_buffer(|buf| copy_hashing_with(src, out, on_bytes, buf))
@@ -387,7 +389,7 @@ fn copy_hashing(
 
 fn copy_hashing_with(
     src: &mut dyn Read,
-    out: &mut File,
+    out: &mut dyn Write,
     on_bytes: &dyn Fn(u64),
     buf: &mut [u8],
 ) -> Result<([u8; 32], u64)> {

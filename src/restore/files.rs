@@ -1,0 +1,189 @@
+//! The worker side of a restore: one regular file at a time, checked against what DEST
+//! already has, else copied from the first connected disk whose copy hashes right, under
+//! a temporary name. Workers touch only files (never the catalog) and close every file
+//! before they report it, so nothing they queue holds a descriptor.
+
+use super::{Dirs, Shared, split, timespec, tmp_name};
+use crate::catalog::VersionRow;
+use crate::store::{DiskError, copy_hashing};
+use crate::util::{display_bytes, open_beneath};
+use anyhow::Result;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// One regular file to restore.
+pub(super) struct FileJob<'a> {
+    /// Its index among the selected entries: names its temporary file.
+    pub n: usize,
+    pub rel: Vec<u8>,
+    pub vpath: &'a [u8],
+    pub v: &'a VersionRow,
+    /// For a later name of a hard-linked file: the job of its first name, which this
+    /// name becomes a link to once that one has its final name.
+    pub link_to: Option<usize>,
+}
+
+/// What became of one file.
+pub(super) enum Outcome {
+    /// Written and closed under its temporary name until its batch is flushed, then
+    /// under its final name (a failed flush turns it into `Failed`).
+    Restored,
+    AlreadyThere,
+    Linked,
+    /// No connected disk had a sound copy; the names of the disks that hold one.
+    Missing(Vec<String>),
+    Failed(String),
+}
+
+/// Something a worker noticed on the way, for the report.
+pub(super) enum Note {
+    Corrupt(String),
+    Error(String),
+}
+
+pub(super) struct Done {
+    pub outcome: Outcome,
+    pub notes: Vec<Note>,
+}
+
+impl Shared<'_> {
+    /// Restores one file (runs on a worker thread, with that thread's folder cache).
+    pub(super) fn restore_file(&self, dirs: &mut Dirs, job: &FileJob) -> Done {
+        let mut notes = Vec::new();
+        let outcome = self
+            .try_restore_file(dirs, job, &mut notes)
+            .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+        Done { outcome, notes }
+    }
+
+    fn try_restore_file(
+        &self,
+        dirs: &mut Dirs,
+        job: &FileJob,
+        notes: &mut Vec<Note>,
+    ) -> Result<Outcome> {
+        let (parent, name) = split(&job.rel);
+        let dir = dirs.get(parent)?;
+        let v = job.v;
+        if let Some(f) = already_there(dir, OsStr::from_bytes(name), v)? {
+            self.pb.inc(v.attr.size);
+            self.file_attrs(&f, v)?;
+            return Ok(Outcome::AlreadyThere);
+        }
+        let tmp = tmp_name(job.n);
+        let out = match (v.object, v.hash) {
+            (Some(object), Some(hash)) => {
+                match self.copy_object(dir, &tmp, job, object, &hash, notes)? {
+                    Some(f) => f,
+                    None => {
+                        return Ok(Outcome::Missing(
+                            self.holders.of(object).map(|d| d.name.clone()).collect(),
+                        ));
+                    }
+                }
+            }
+            _ => File::from(open_beneath(
+                dir,
+                tmp.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                0o600,
+            )?),
+        };
+        if let Err(e) = self.file_attrs(&out, v) {
+            discard(dir, &tmp);
+            return Err(e);
+        }
+        Ok(Outcome::Restored)
+    }
+
+    /// Copies the object into `tmp` from the first connected disk whose copy is sound;
+    /// a corrupt copy is removed and the next disk tried. None when no disk had it.
+    fn copy_object(
+        &self,
+        dir: &OwnedFd,
+        tmp: &str,
+        job: &FileJob,
+        object: i64,
+        hash: &[u8; 32],
+        notes: &mut Vec<Note>,
+    ) -> Result<Option<File>> {
+        let vpath = display_bytes(job.vpath);
+        for d in self.holders.of(object) {
+            let Some(conn) = self.stores.get(&d.id) else {
+                continue;
+            };
+            let Ok(mut src) = conn.store.open_object(hash) else {
+                notes.push(Note::Corrupt(format!(
+                    "{vpath}: object missing on disk {}",
+                    d.name
+                )));
+                continue;
+            };
+            let mut out = File::from(open_beneath(
+                dir,
+                tmp,
+                OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC,
+                0o600,
+            )?);
+            match copy_hashing(&mut src, &mut out, &|n| self.pb.inc(n)) {
+                Ok((digest, n)) if digest == *hash && n == job.v.attr.size => {
+                    return Ok(Some(out));
+                }
+                Ok(_) => {
+                    let msg = format!(
+                        "{vpath}: the copy on disk {} is corrupt (run `dsbfs verify {}`); trying another disk",
+                        d.name, d.name
+                    );
+                    tracing::error!("{msg}");
+                    notes.push(Note::Corrupt(msg));
+                }
+                // Writing below DEST failed: another disk would not help.
+                Err(e) if e.downcast_ref::<DiskError>().is_some() => {
+                    discard(dir, tmp);
+                    return Err(e.context("cannot write the restored file"));
+                }
+                Err(e) => {
+                    let msg = format!("{vpath}: reading disk {} failed: {e:#}", d.name);
+                    tracing::warn!("{msg}");
+                    notes.push(Note::Error(msg));
+                }
+            }
+            discard(dir, tmp);
+        }
+        Ok(None)
+    }
+
+    fn file_attrs(&self, f: &File, v: &VersionRow) -> Result<()> {
+        if self.as_root {
+            nix::unistd::fchown(f.as_fd(), Some(v.attr.uid.into()), Some(v.attr.gid.into()))?;
+        }
+        nix::sys::stat::fchmod(f.as_fd(), Mode::from_bits_truncate(v.attr.mode))?;
+        let t = timespec(v.attr.mtime_ns);
+        nix::sys::stat::futimens(f.as_fd(), &t, &t)?;
+        Ok(())
+    }
+}
+
+/// DEST's file `name`, opened, when it already has this version's size and hash.
+fn already_there(dir: &OwnedFd, name: &OsStr, v: &VersionRow) -> Result<Option<File>> {
+    let Ok(st) = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+        return Ok(None);
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_size as u64 != v.attr.size {
+        return Ok(None);
+    }
+    let mut f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
+    let same = match v.hash {
+        None => true,
+        Some(hash) => copy_hashing(&mut f, &mut std::io::sink(), &|_| {})?.0 == hash,
+    };
+    Ok(same.then_some(f))
+}
+
+fn discard(dir: &OwnedFd, tmp: &str) {
+    let _ = nix::unistd::unlinkat(dir, tmp, nix::unistd::UnlinkatFlags::NoRemoveDir);
+}
