@@ -346,3 +346,33 @@ fn what_is_missing_is_reported_the_same_way_every_time_in_path_order() {
     );
     assert_eq!(report("two"), examples);
 }
+
+#[test]
+fn what_an_interrupted_restore_left_behind_is_cleaned_up_by_the_next() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("restored");
+    // Temporary files of a restore whose process is gone, in DEST and in a folder, and
+    // one of a restore still running (this test's own process), which must stay.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let stale = [
+        dest.join(format!(".dsbfs-restore-{dead}-1")),
+        dest.join(format!("docs/.dsbfs-restore-{dead}-7")),
+    ];
+    let running = dest.join(format!("docs/.dsbfs-restore-{}-3", std::process::id()));
+    for p in stale.iter().chain([&running]) {
+        write(p, b"half a file");
+    }
+    w.ok(["restore", dest.to_str().unwrap(), "-q"]);
+    for p in &stale {
+        assert!(!p.exists(), "{} is still there", p.display());
+    }
+    assert!(running.exists(), "another restore's file was removed");
+    let mut restored = tree_signature(&dest);
+    restored.retain(|line| !line.contains(".dsbfs-restore-"));
+    assert_eq!(restored, tree_signature(&w.path("src")));
+}

@@ -297,8 +297,48 @@ fn progress_bar(total: u64, shown: bool) -> ProgressBar {
 }
 
 /// The temporary name of the `n`th selected entry while it is written.
+const TMP_PREFIX: &str = ".dsbfs-restore-";
+
 fn tmp_name(n: usize) -> String {
-    format!(".dsbfs-restore-{}-{n}", std::process::id())
+    format!("{TMP_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Removes what an interrupted restore left in a folder of DEST: files under its
+/// temporary names, whose process is gone (a restore running beside this one keeps
+/// its own).
+fn remove_stale_temporaries(dir: &OwnedFd) -> Result<()> {
+    let mut listing = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let gone = |pid: &[u8]| {
+        let pid = std::str::from_utf8(pid).ok().and_then(|p| p.parse().ok());
+        pid.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        })
+    };
+    let stale: Vec<std::ffi::CString> = listing
+        .iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_bytes();
+            name.strip_prefix(TMP_PREFIX.as_bytes())
+                .and_then(|rest| rest.split(|&b| b == b'-').next())
+                .is_some_and(gone)
+        })
+        .map(|e| e.file_name().to_owned())
+        .collect();
+    for name in stale {
+        nix::unistd::unlinkat(
+            dir,
+            name.as_c_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )?;
+    }
+    Ok(())
 }
 
 impl Restorer<'_> {
@@ -353,7 +393,7 @@ impl Restorer<'_> {
 
     fn folder(&mut self, rel: &[u8]) -> Result<()> {
         if rel.is_empty() {
-            return Ok(());
+            return remove_stale_temporaries(self.dirs.get(rel)?);
         }
         let (parent, name) = split(rel);
         let dir = self.dirs.get(parent)?;
@@ -372,6 +412,7 @@ impl Restorer<'_> {
                 if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                     bail!("something that is not a folder is in the way");
                 }
+                remove_stale_temporaries(self.dirs.get(rel)?)?;
             }
             Err(e) => return Err(e.into()),
         }
