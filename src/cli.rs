@@ -287,7 +287,7 @@ Mount options (-o, comma-separated):
   log=PATH | log=none where a background mount logs [default: $XDG_STATE_HOME/dsbfs/mount.log,
                       else ~/.local/state/dsbfs/mount.log; without a home, root logs to
                       /var/log/dsbfs-mount.log]; with -f the log is stderr unless log= is given
-  threads=N           request threads (default 8)
+  threads=N           threads that open and read files on disks (default 8)
   nopassthrough       always read through dsbfs, never let the kernel read disks directly
   ro, defaults, nofail, _netdev, noauto, user, x-*, ...
                       accepted and ignored (fstab); rw is refused

@@ -44,8 +44,9 @@ pub struct Settings {
     pub label: String,
 }
 
-pub struct DsbFs {
-    view: View,
+/// What the request handlers share, with the threads that open and read files.
+pub struct Core {
+    view: Arc<View>,
     disks: Disks,
     handles: Handles,
     settings: Settings,
@@ -61,9 +62,20 @@ thread_local! {
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The FUSE server. One thread answers the requests that only need the catalog
+/// (lookups, listings, attributes: fast, and fastest from one thread that the
+/// kernel wakes again and again); opening files and plain reads wait for disks, so
+/// they go to `DiskWork` threads, where one slow or dead disk stalls nothing else.
+pub struct DsbFs {
+    core: Arc<Core>,
+    disk_work: DiskWork,
+}
+
 impl DsbFs {
-    pub fn new(view: View, disks: Disks, settings: Settings) -> DsbFs {
-        DsbFs {
+    pub fn new(view: View, disks: Disks, settings: Settings, disk_threads: usize) -> DsbFs {
+        let view = Arc::new(view);
+        view.start_read_ahead();
+        let core = Core {
             view,
             disks,
             handles: Handles::default(),
@@ -71,9 +83,47 @@ impl DsbFs {
             passthrough: AtomicBool::new(false),
             passthrough_refused: AtomicBool::new(false),
             offline_logged: Mutex::new(LruCache::new(NonZeroUsize::new(1024).unwrap())),
+        };
+        DsbFs {
+            core: Arc::new(core),
+            disk_work: DiskWork::start(disk_threads),
         }
     }
+}
 
+/// A pool of threads for work that waits for disks.
+struct DiskWork {
+    tx: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl DiskWork {
+    fn start(threads: usize) -> DiskWork {
+        let (tx, rx) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("dsbfs-disk-{i}"))
+                .spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start a disk thread: {e}");
+            }
+        }
+        DiskWork { tx }
+    }
+
+    /// Runs `job` on a disk thread (or here, should none be left).
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        if let Err(e) = self.tx.send(Box::new(job)) {
+            (e.into_inner())();
+        }
+    }
+}
+
+impl Core {
     /// Logs a catalog failure and turns it into EIO.
     fn fail(&self, what: &str, e: anyhow::Error) -> Errno {
         tracing::error!("{}: {what}: {e:#}", self.settings.label);
@@ -320,7 +370,7 @@ struct DirItem<'a> {
     name: &'a [u8],
 }
 
-impl DsbFs {
+impl Core {
     /// Walks a folder from `offset`, calling `add` for each entry until it says the reply
     /// is full: ".", "..", then the children in name order.
     fn walk_dir(
@@ -389,15 +439,15 @@ impl Filesystem for DsbFs {
             .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
         let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
-        if self.settings.passthrough && nix::unistd::geteuid().is_root() {
+        if self.core.settings.passthrough && nix::unistd::geteuid().is_root() {
             if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(1).is_ok()
             {
-                self.passthrough.store(true, Ordering::Relaxed);
+                self.core.passthrough.store(true, Ordering::Relaxed);
             } else {
                 tracing::info!(
                     "{}: this kernel cannot pass reads through to the disks; dsbfs reads them",
-                    self.settings.label
+                    self.core.settings.label
                 );
             }
         }
@@ -405,29 +455,29 @@ impl Filesystem for DsbFs {
     }
 
     fn destroy(&mut self) {
-        tracing::info!("{}: unmounted", self.settings.label);
+        tracing::info!("{}: unmounted", self.core.settings.label);
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         if !valid_name(name.as_bytes()) {
             return reply.error(Errno::ENOENT);
         }
-        match self.view.lookup(parent.0, name.as_bytes()) {
+        match self.core.view.lookup(parent.0, name.as_bytes()) {
             Ok(Some(n)) => reply.entry(&TTL, &file_attr(&n), Generation(0)),
             Ok(None) => reply.entry(&TTL, &negative_attr(), Generation(0)),
-            Err(e) => reply.error(self.fail("looking up a name", e)),
+            Err(e) => reply.error(self.core.fail("looking up a name", e)),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.node(ino) {
+        match self.core.node(ino) {
             Ok(n) => reply.attr(&TTL, &file_attr(&n)),
             Err(e) => reply.error(e),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.node(ino) {
+        match self.core.node(ino) {
             Ok(n) => match (&n.kind, &n.target) {
                 (Kind::Symlink, Some(t)) => reply.data(t),
                 (Kind::Symlink, None) => reply.data(b""),
@@ -441,8 +491,11 @@ impl Filesystem for DsbFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
             return reply.error(Errno::EROFS);
         }
-        match self.node(ino) {
-            Ok(n) if n.kind == Kind::File => self.open_file(&n, reply),
+        match self.core.node(ino) {
+            Ok(n) if n.kind == Kind::File => {
+                let core = self.core.clone();
+                self.disk_work.run(move || core.open_file(&n, reply));
+            }
             Ok(n) if n.kind == Kind::Dir => reply.error(Errno::EISDIR),
             Ok(_) => reply.error(Errno::EINVAL),
             Err(e) => reply.error(e),
@@ -463,8 +516,12 @@ impl Filesystem for DsbFs {
         if fh.0 == EMPTY_FH {
             return reply.data(&[]);
         }
-        match self.handles.get(fh.0) {
-            Some(of) => self.read_with_failover(&of, offset, size, reply),
+        match self.core.handles.get(fh.0) {
+            Some(of) => {
+                let core = self.core.clone();
+                self.disk_work
+                    .run(move || core.read_with_failover(&of, offset, size, reply));
+            }
             None => reply.error(Errno::EBADF),
         }
     }
@@ -480,7 +537,7 @@ impl Filesystem for DsbFs {
         reply: ReplyEmpty,
     ) {
         if fh.0 != EMPTY_FH {
-            self.handles.remove(fh.0);
+            self.core.handles.remove(fh.0);
         }
         reply.ok();
     }
@@ -501,7 +558,7 @@ impl Filesystem for DsbFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.walk_dir(ino, offset, |it| {
+        let r = self.core.walk_dir(ino, offset, |it| {
             reply.add(
                 INodeNo(it.node.ino),
                 it.cookie,
@@ -523,7 +580,7 @@ impl Filesystem for DsbFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.walk_dir(ino, offset, |it| {
+        let r = self.core.walk_dir(ino, offset, |it| {
             reply.add(
                 INodeNo(it.node.ino),
                 it.cookie,
@@ -541,7 +598,7 @@ impl Filesystem for DsbFs {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         const BS: u64 = 4096;
-        match self.view.totals() {
+        match self.core.view.totals() {
             Ok(t) => reply.statfs(
                 t.bytes.div_ceil(BS),
                 0,
@@ -552,18 +609,19 @@ impl Filesystem for DsbFs {
                 255,
                 BS as u32,
             ),
-            Err(e) => reply.error(self.fail("counting the tree", e)),
+            Err(e) => reply.error(self.core.fail("counting the tree", e)),
         }
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        if !self.settings.xattr {
+        if !self.core.settings.xattr {
             // ENOSYS once makes the kernel stop asking (no round trip per `ls -l` entry).
             return reply.error(Errno::ENOSYS);
         }
         let value = self
+            .core
             .node(ino)
-            .and_then(|n| self.xattr_value(&n, name.as_bytes()));
+            .and_then(|n| self.core.xattr_value(&n, name.as_bytes()));
         match value {
             Ok(Some(v)) => reply_xattr(reply, size, &v),
             Ok(None) => reply.error(Errno::NO_XATTR),
@@ -572,19 +630,19 @@ impl Filesystem for DsbFs {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if !self.settings.xattr {
+        if !self.core.settings.xattr {
             return reply.error(Errno::ENOSYS);
         }
         // The user.dsbfs.* attributes are served by name only: listed, `cp -a` would
         // copy them onto restored files. The catalog keeps no other attributes.
-        match self.node(ino) {
+        match self.core.node(ino) {
             Ok(_) => reply_xattr(reply, size, b""),
             Err(e) => reply.error(e),
         }
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.node(ino) {
+        match self.core.node(ino) {
             Ok(n) => match access_allowed(&n, req.uid(), &[req.gid()], mask.bits()) {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(Errno::from_i32(e)),

@@ -44,7 +44,8 @@ pub struct MountOptions {
     /// `nopassthrough` forces reads through the daemon even where the kernel could
     /// read the disk directly (for benchmarks and tests).
     pub passthrough: bool,
-    /// `threads=N`: request-handling threads.
+    /// `threads=N`: threads that open and read files on the disks (catalog requests
+    /// are answered by one thread of their own).
     pub threads: usize,
     /// `catalog=PATH`, for fstab lines whose source field is not the catalog.
     pub catalog: Option<PathBuf>,
@@ -265,8 +266,10 @@ impl MountOptions {
             Access::RootAndOwner => fuser::SessionACL::RootAndOwner,
             Access::All => fuser::SessionACL::All,
         };
-        cfg.n_threads = Some(self.threads);
-        cfg.clone_fd = true;
+        // One thread reads requests from the kernel: for the catalog requests it
+        // answers itself that is faster than several (the kernel keeps waking the same
+        // thread); disk work goes to `threads` others.
+        cfg.n_threads = Some(1);
         cfg
     }
 }
@@ -306,7 +309,7 @@ mod tests {
         );
         assert!(cfg.mount_options.contains(&M::FSName("/cat.db".into())));
         assert_eq!(cfg.acl, fuser::SessionACL::Owner);
-        assert_eq!(cfg.n_threads, Some(DEFAULT_THREADS));
+        assert_eq!(cfg.n_threads, Some(1));
     }
 
     #[test]

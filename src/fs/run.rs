@@ -88,7 +88,7 @@ impl Job {
             passthrough: self.options.passthrough,
             label: self.label(),
         };
-        let fs = DsbFs::new(view, Disks::new(extra), settings);
+        let fs = DsbFs::new(view, Disks::new(extra), settings, self.options.threads);
         let fsname = self.options.fsname.clone().unwrap_or_else(|| {
             let p = self.catalog.display().to_string();
             // Commas would split the fusermount3 option string.

@@ -16,7 +16,9 @@ const NODE_CACHE: usize = 32 * 1024;
 /// Children fetched per catalog query when listing a folder.
 const PAGE_LEN: u32 = 256;
 /// Folders whose latest listing page is kept (at most `PAGE_LEN` nodes each).
-const PAGE_CACHE: usize = 64;
+const PAGE_CACHE: usize = 256;
+/// Subfolders waiting to be listed ahead of the kernel; more are not queued.
+const READ_AHEAD_QUEUE: usize = 256;
 
 /// A run of a folder's children in name order, as one catalog query returned it.
 pub struct Page {
@@ -25,6 +27,8 @@ pub struct Page {
     pub children: Vec<(Vec<u8>, Arc<Node>)>,
     /// Whether the folder has no children after this page.
     pub last: bool,
+    /// Whether this page's subfolders were queued to be listed ahead.
+    read_ahead: std::sync::atomic::AtomicBool,
 }
 
 impl Page {
@@ -49,6 +53,8 @@ pub struct View {
     /// took (and a final one that finds nothing more): these are answered from here.
     pages: Mutex<LruCache<u64, Arc<Page>>>,
     totals: OnceLock<Totals>,
+    /// Folders to list ahead of the kernel (see `start_read_ahead`).
+    read_ahead: OnceLock<crossbeam_channel::Sender<u64>>,
 }
 
 /// A connection borrowed from the pool; it goes back on drop.
@@ -97,7 +103,33 @@ impl View {
             nodes: Mutex::new(LruCache::new(NonZeroUsize::new(NODE_CACHE).unwrap())),
             pages: Mutex::new(LruCache::new(NonZeroUsize::new(PAGE_CACHE).unwrap())),
             totals: OnceLock::new(),
+            read_ahead: OnceLock::new(),
         })
+    }
+
+    /// Starts a thread that lists the subfolders of each folder the kernel lists, while
+    /// the kernel is still busy with that folder's entries: a walk (`find`, `du`,
+    /// `rsync`) then finds the next folder's first page ready, and the catalog queries
+    /// run on a core that would otherwise wait.
+    pub fn start_read_ahead(self: &Arc<Self>) {
+        let (tx, rx) = crossbeam_channel::bounded::<u64>(READ_AHEAD_QUEUE);
+        let view = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("dsbfs-read-ahead".into())
+            .spawn(move || {
+                for folder in rx {
+                    let Some(view) = view.upgrade() else { break };
+                    if !view.pages.lock().unwrap().contains(&folder) {
+                        let _ = view.fetch_page(folder, 0);
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = self.read_ahead.set(tx);
+            }
+            Err(e) => tracing::debug!("no thread to list folders ahead: {e}"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -151,12 +183,23 @@ impl View {
     /// page that is `last` means the folder has nothing more.
     pub fn children_after(&self, parent: u64, after: i64) -> Result<(Arc<Page>, usize)> {
         let cached = self.pages.lock().unwrap().get(&parent).cloned();
-        if let Some(page) = cached
-            && let Some(start) = page.position_after(after)
-            && (start < page.children.len() || page.last)
-        {
-            return Ok((page, start));
+        let (page, start) = match cached {
+            Some(page)
+                if let Some(start) = page.position_after(after)
+                    && (start < page.children.len() || page.last) =>
+            {
+                (page, start)
+            }
+            _ => (self.fetch_page(parent, after)?, 0),
+        };
+        if page.after == 0 && start == 0 {
+            self.read_ahead_subfolders(&page);
         }
+        Ok((page, start))
+    }
+
+    /// Queries a page of `parent`'s children after entry `after` and keeps it.
+    fn fetch_page(&self, parent: u64, after: i64) -> Result<Arc<Page>> {
         let Ok(folder) = i64::try_from(parent) else {
             bail!("no folder {parent}");
         };
@@ -170,9 +213,28 @@ impl View {
             after,
             last: children.len() < PAGE_LEN as usize,
             children,
+            read_ahead: Default::default(),
         });
         self.pages.lock().unwrap().put(parent, page.clone());
-        Ok((page, 0))
+        Ok(page)
+    }
+
+    /// Queues the subfolders of a first page the kernel asked for, once per page.
+    fn read_ahead_subfolders(&self, page: &Page) {
+        let Some(tx) = self.read_ahead.get() else {
+            return;
+        };
+        if page
+            .read_ahead
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        for (_, n) in page.children.iter().filter(|(_, n)| n.kind == Kind::Dir) {
+            if tx.try_send(n.ino).is_err() {
+                break;
+            }
+        }
     }
 
     /// Counts for `statfs`, computed once (the snapshot does not change).
