@@ -1,25 +1,28 @@
 //! `dsbfs backup`: carry out the placement plan on one connected disk.
 //!
 //! Deletes first, then copies. Copies are staged under temporary names (hashed while
-//! written), flushed with one `syncfs` per batch, renamed, flushed again, and only then
-//! recorded in the catalog: a crash leaves temporaries (cleaned next time) or objects
-//! not yet recorded (adopted next time), never a catalog record without its object or
-//! a partial object under a final name.
+//! written), renamed only after a `syncfs` that started once they were written, and
+//! recorded in the catalog only after a `syncfs` that started once they were renamed
+//! (see [`Flow`]): a crash leaves temporaries (cleaned next time) or objects not yet
+//! recorded (adopted next time), never a catalog record without its object or a
+//! partial object under a final name.
 
 use crate::catalog::{Catalog, Source, physical_path};
 use crate::disks::Connected;
 use crate::placement::{self, ObjectState, Options, Plan, TargetDisk};
 use crate::store::{DiskError, Store, Written};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use crossbeam_channel::{Receiver, Sender};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A batch is flushed and recorded after this long or this many bytes.
-const BATCH_TIME: Duration = Duration::from_secs(1);
-const BATCH_BYTES: u64 = 256 << 20;
+/// A sync starts this long after the last one started, or once this many bytes were
+/// staged since (and not before the last one ended).
+const SYNC_TIME: Duration = Duration::from_secs(1);
+const SYNC_BYTES: u64 = 256 << 20;
 
 pub struct BackupOptions {
     pub dry_run: bool,
@@ -177,8 +180,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Copies the plan's objects. Workers (one per core) read, hash and stage objects
-    /// in parallel; this thread records what they staged, batch by batch.
+    /// Copies the plan's objects. Workers read, hash and stage objects in parallel, a
+    /// flusher thread syncs and renames, and this thread records ([`Flow`]).
     fn copy(
         &mut self,
         plan: &Plan,
@@ -186,38 +189,12 @@ impl Run<'_> {
         objects: &[ObjectState],
         progress: bool,
     ) -> Result<()> {
-        let sizes: std::collections::HashMap<i64, u64> =
-            objects.iter().map(|o| (o.id, o.size)).collect();
-        let mut paths = self.cat.object_paths()?;
-        let jobs: Vec<CopyJob> = plan
-            .copy
-            .iter()
-            .filter_map(|id| {
-                Some(CopyJob {
-                    id: *id,
-                    hash: *snap.hashes.get(id)?,
-                    size: *sizes.get(id)?,
-                    sources: paths
-                        .remove(id)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|vpath| physical_path(&self.sources, vpath))
-                        .collect(),
-                })
-            })
-            .collect();
-        let pb = if progress {
-            let pb = ProgressBar::new(plan.copy_bytes);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-                )
-                .expect("valid template"),
-            );
-            pb
-        } else {
-            ProgressBar::hidden()
-        };
+        let jobs = self.copy_jobs(plan, snap, objects)?;
+        let pb = crate::util::progress_bar(
+            plan.copy_bytes,
+            "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            progress,
+        );
         let others = std::mem::take(&mut self.others);
         let store = self.store;
         let next = AtomicUsize::new(0);
@@ -239,53 +216,130 @@ impl Run<'_> {
                 });
             }
             drop(tx);
-            let mut batch = Batch::default();
-            for (i, staging) in rx {
-                let job = &jobs[i];
-                self.take_notes(job, staging.notes)?;
-                match staging.written {
-                    Ok(Some(Written::Staged(st))) => batch.staged.push((job.id, job.size, st)),
-                    Ok(Some(Written::Present)) => batch.present.push((job.id, job.size)),
-                    Ok(_) => {}
-                    Err(e) if e.downcast_ref::<DiskError>().is_none() => {
-                        self.report.unreadable += 1;
-                        self.note(format!(
-                            "object {} not copied: {e:#}",
-                            crate::util::hex(&job.hash)
-                        ));
-                    }
-                    Err(e) => {
-                        // Stop the workers; what was staged before is still saved below.
-                        stop.store(true, Ordering::Relaxed);
-                        self.report
-                            .stopped
-                            .get_or_insert_with(|| disk_stop_reason(&e, &self.report.disk));
+            let (sync, rounds) = crossbeam_channel::bounded::<Vec<Copied>>(1);
+            let (synced_tx, synced) = crossbeam_channel::bounded::<Result<Synced>>(1);
+            s.spawn(move || {
+                for covered in rounds {
+                    if synced_tx.send(flush(store, covered)).is_err() {
+                        break;
                     }
                 }
-                batch.bytes += job.size;
-                let due = batch.started.elapsed() >= BATCH_TIME || batch.bytes >= BATCH_BYTES;
-                if due
-                    && self.report.stopped.is_none()
-                    && let Err(e) = self.flush(&mut batch)
-                {
-                    stop.store(true, Ordering::Relaxed);
-                    self.report.stopped = Some(disk_stop_reason(&e, &self.report.disk));
-                }
-            }
-            if let Err(e) = self.flush(&mut batch) {
-                let reason = disk_stop_reason(&e, &self.report.disk);
-                self.report.stopped = Some(match self.report.stopped.take() {
-                    Some(first) => {
-                        format!("{first}; the last batch could not be saved either ({e:#})")
-                    }
-                    None => reason,
-                });
-            }
-            Ok::<(), anyhow::Error>(())
+            });
+            self.save(&jobs, rx, (&sync, &synced), &stop)
         });
         self.others = others;
         pb.finish_and_clear();
         result
+    }
+
+    /// One job per object of the plan, with the source files that hold it.
+    fn copy_jobs(
+        &self,
+        plan: &Plan,
+        snap: &crate::catalog::Snapshot,
+        objects: &[ObjectState],
+    ) -> Result<Vec<CopyJob>> {
+        let sizes: std::collections::HashMap<i64, u64> =
+            objects.iter().map(|o| (o.id, o.size)).collect();
+        let mut paths = self.cat.object_paths()?;
+        Ok(plan
+            .copy
+            .iter()
+            .filter_map(|id| {
+                Some(CopyJob {
+                    id: *id,
+                    hash: *snap.hashes.get(id)?,
+                    size: *sizes.get(id)?,
+                    sources: paths
+                        .remove(id)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|vpath| physical_path(&self.sources, vpath))
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// Takes the workers' results until they are done and moves each copy through the
+    /// flusher's rounds (asked on `sync`, answered on `synced`) to the catalog.
+    fn save(
+        &mut self,
+        jobs: &[CopyJob],
+        mut results: Receiver<(usize, Staging)>,
+        (sync, synced): (&Sender<Vec<Copied>>, &Receiver<Result<Synced>>),
+        stop: &AtomicBool,
+    ) -> Result<()> {
+        let mut flow = Flow::default();
+        let mut working = true;
+        loop {
+            if flow.due(working) {
+                sync.send(flow.start())
+                    .expect("the flusher runs until the end");
+            }
+            if !working && flow.done() {
+                return Ok(());
+            }
+            crossbeam_channel::select! {
+                recv(results) -> msg => match msg {
+                    Ok((i, staging)) => {
+                        if let Some(c) = self.receive(&jobs[i], staging, stop)? {
+                            flow.arrive(c);
+                        }
+                    }
+                    Err(_) => {
+                        working = false;
+                        results = crossbeam_channel::never();
+                    }
+                },
+                recv(synced) -> r => {
+                    flow.syncing = false;
+                    let r = r.expect("the flusher answers every round");
+                    if let Err(e) = r.and_then(|s| self.advance(&mut flow, s)) {
+                        stop.store(true, Ordering::Relaxed);
+                        flow.broken = true;
+                        self.stop_saving(&e);
+                    }
+                },
+                default(flow.wait()) => {}
+            }
+        }
+    }
+
+    /// Takes one worker's result: records what it noticed and returns the copy to save,
+    /// if any. A disk error stops the workers; what was staged before is still saved.
+    fn receive(
+        &mut self,
+        job: &CopyJob,
+        staging: Staging,
+        stop: &AtomicBool,
+    ) -> Result<Option<Copied>> {
+        self.take_notes(job, staging.notes)?;
+        let step = match staging.written {
+            Ok(Some(Written::Staged(st))) => Step::Staged(st),
+            Ok(Some(Written::Present)) => Step::Present,
+            Ok(_) => return Ok(None),
+            Err(e) if e.downcast_ref::<DiskError>().is_none() => {
+                self.report.unreadable += 1;
+                self.note(format!(
+                    "object {} not copied: {e:#}",
+                    crate::util::hex(&job.hash)
+                ));
+                return Ok(None);
+            }
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                self.report
+                    .stopped
+                    .get_or_insert_with(|| disk_stop_reason(&e, &self.report.disk));
+                return Ok(None);
+            }
+        };
+        Ok(Some(Copied {
+            id: job.id,
+            size: job.size,
+            step,
+        }))
     }
 
     /// Records what a worker noticed: sources that changed since the scan (flagged so the
@@ -311,32 +365,47 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Makes a batch durable and records it: sync data, rename, sync names, commit.
-    fn flush(&mut self, batch: &mut Batch) -> Result<()> {
-        if batch.staged.is_empty() && batch.present.is_empty() {
+    /// After a flusher round: records the copies whose names it made durable; the
+    /// objects it renamed wait for the next round.
+    fn advance(&mut self, flow: &mut Flow, synced: Synced) -> Result<()> {
+        self.record(&synced.named)?;
+        for c in synced.renamed {
+            flow.renamed(c);
+        }
+        Ok(())
+    }
+
+    /// Records copies in one transaction.
+    fn record(&mut self, copies: &[Copied]) -> Result<()> {
+        if copies.is_empty() {
             return Ok(());
         }
-        self.store.sync()?;
-        for (_, _, s) in &batch.staged {
-            self.store.commit(s)?;
-        }
-        self.store.sync()?;
         self.cat.transaction(|_| {
-            for (id, _, _) in &batch.staged {
-                self.cat.add_copy(*id, self.disk)?;
-            }
-            for (id, _) in &batch.present {
-                self.cat.add_copy(*id, self.disk)?;
+            for c in copies {
+                self.cat.add_copy(c.id, self.disk)?;
             }
             Ok(())
         })?;
-        for (_, size, _) in &batch.staged {
-            self.report.copied.0 += 1;
-            self.report.copied.1 += size;
+        for c in copies {
+            if matches!(c.step, Step::Present) {
+                self.report.adopted += 1;
+            } else {
+                self.report.copied.0 += 1;
+                self.report.copied.1 += c.size;
+            }
         }
-        self.report.adopted += batch.present.len() as u64;
-        *batch = Batch::default();
         Ok(())
+    }
+
+    /// Why the backup stopped when a sync, rename or record failed: nothing after that
+    /// is renamed or recorded (temporaries are cleaned, named objects adopted next time).
+    fn stop_saving(&mut self, e: &anyhow::Error) {
+        self.report.stopped = Some(match self.report.stopped.take() {
+            Some(first) => {
+                format!("{first}; what was staged last could not be saved either ({e:#})")
+            }
+            None => disk_stop_reason(e, &self.report.disk),
+        });
     }
 
     fn note(&mut self, msg: String) {
@@ -424,22 +493,108 @@ fn stage(store: &Store, others: &[Connected], job: &CopyJob, pb: &ProgressBar) -
     }
 }
 
-struct Batch {
-    staged: Vec<(i64, u64, crate::store::Staged)>,
-    present: Vec<(i64, u64)>,
-    bytes: u64,
-    started: Instant,
+/// One object copied to (or found on) the disk, on its way to the catalog.
+struct Copied {
+    id: i64,
+    size: u64,
+    step: Step,
 }
 
-impl Default for Batch {
-    fn default() -> Self {
-        Batch {
-            staged: Vec::new(),
-            present: Vec::new(),
-            bytes: 0,
-            started: Instant::now(),
+enum Step {
+    /// Written under a temporary name: renamed after a sync that started later.
+    Staged(crate::store::Staged),
+    /// Under its final name: recorded after a sync that started later.
+    Renamed,
+    /// Found whole under its final name: recorded after a sync that started later.
+    Present,
+}
+
+/// Copies waiting for syncs. A copy takes its next step (rename, then record) only
+/// after a sync that started once its last step was done, so every sync serves two
+/// steps: it makes durable the data of the objects staged before it started and the
+/// names given before it started. Syncs run on the flusher thread; staging goes on.
+#[derive(Default)]
+struct Flow {
+    /// Not covered by the running sync (if any), in arrival order.
+    waiting: Vec<Copied>,
+    /// Bytes that arrived in `waiting`.
+    waiting_bytes: u64,
+    /// A flusher round runs.
+    syncing: bool,
+    last_start: Option<Instant>,
+    /// A sync, rename or record failed: nothing more is saved.
+    broken: bool,
+}
+
+impl Flow {
+    fn arrive(&mut self, c: Copied) {
+        if !self.broken {
+            self.waiting_bytes += c.size;
+            self.waiting.push(c);
         }
     }
+
+    /// Puts back a copy renamed after a sync: its name needs the next one.
+    fn renamed(&mut self, c: Copied) {
+        self.waiting.push(c);
+    }
+
+    /// Whether to start a sync now: copies wait and none runs, and enough time or bytes
+    /// went by (once the workers are done, at once).
+    fn due(&self, working: bool) -> bool {
+        let time = self.last_start.is_none_or(|t| t.elapsed() >= SYNC_TIME);
+        !self.syncing
+            && !self.broken
+            && !self.waiting.is_empty()
+            && (!working || time || self.waiting_bytes >= SYNC_BYTES)
+    }
+
+    /// Starts a round: everything waiting goes to the flusher.
+    fn start(&mut self) -> Vec<Copied> {
+        self.waiting_bytes = 0;
+        self.syncing = true;
+        self.last_start = Some(Instant::now());
+        std::mem::take(&mut self.waiting)
+    }
+
+    /// Nothing left to save (or nothing more can be).
+    fn done(&self) -> bool {
+        !self.syncing && (self.broken || self.waiting.is_empty())
+    }
+
+    /// How long to wait for results before checking `due` again.
+    fn wait(&self) -> Duration {
+        match self.last_start {
+            Some(t) if !self.syncing && !self.waiting.is_empty() => {
+                SYNC_TIME.saturating_sub(t.elapsed())
+            }
+            _ => SYNC_TIME,
+        }
+    }
+}
+
+/// What a flusher round did with the copies it covered.
+struct Synced {
+    /// Named before the round's sync started: safe to record.
+    named: Vec<Copied>,
+    /// Staged before the sync started, renamed after it ended: their names need the next.
+    renamed: Vec<Copied>,
+}
+
+/// One flusher round: a sync, then the renames it made safe. Runs on its own thread so
+/// staging and recording go on meanwhile.
+fn flush(store: &Store, covered: Vec<Copied>) -> Result<Synced> {
+    store.sync()?;
+    let (mut renamed, named): (Vec<Copied>, Vec<Copied>) = covered
+        .into_iter()
+        .partition(|c| matches!(c.step, Step::Staged(_)));
+    for c in &mut renamed {
+        if let Step::Staged(st) = &c.step {
+            store.commit(st)?;
+        }
+        c.step = Step::Renamed;
+    }
+    Ok(Synced { named, renamed })
 }
 
 /// One line saying why the backup stopped, for a disk that filled up or went away.
@@ -458,4 +613,90 @@ fn disk_stop_reason(e: &anyhow::Error, disk: &str) -> String {
 /// Used by `--scan`: errors with context.
 pub fn scan_first(cat: &Catalog, progress: bool) -> Result<crate::scan::ScanSummary> {
     crate::scan::run(cat, progress).context("the scan before the backup failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(id: i64, size: u64, step: Step) -> Copied {
+        Copied { id, size, step }
+    }
+
+    fn ids(copies: &[Copied]) -> Vec<i64> {
+        copies.iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn a_sync_covers_only_what_waited_when_it_started() {
+        let mut f = Flow::default();
+        assert!(!f.due(true), "nothing waits");
+        f.arrive(copy(1, 10, Step::Present));
+        assert!(f.due(true), "the first sync starts at once");
+        assert_eq!(ids(&f.start()), [1]);
+        f.arrive(copy(2, 10, Step::Present));
+        assert!(!f.due(false), "one round at a time");
+        assert!(!f.done());
+        f.syncing = false;
+        f.renamed(copy(3, 10, Step::Renamed));
+        assert!(
+            !f.due(true),
+            "while workers run, the next round waits for its time"
+        );
+        assert!(f.due(false), "once they are done, it starts at once");
+        assert_eq!(ids(&f.start()), [2, 3]);
+        f.syncing = false;
+        assert!(f.done());
+    }
+
+    #[test]
+    fn a_round_renames_only_what_was_staged_and_passes_on_what_was_named() {
+        let d = tempfile::tempdir().unwrap();
+        let id = crate::store::Identity {
+            format: crate::store::FORMAT,
+            name: "t".into(),
+            uuid: "u".into(),
+        };
+        crate::store::write_identity(d.path(), &id).unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let h = crate::scan::hash::sha256(b"data");
+        let Ok(Written::Staged(st)) = store.stage(&mut &b"data"[..], &h, 4, &|_| {}) else {
+            panic!("not staged");
+        };
+        let covered = vec![
+            copy(1, 4, Step::Staged(st)),
+            copy(2, 10, Step::Renamed),
+            copy(3, 10, Step::Present),
+        ];
+        let synced = flush(&store, covered).unwrap();
+        assert_eq!(ids(&synced.named), [2, 3]);
+        assert_eq!(ids(&synced.renamed), [1]);
+        assert!(matches!(synced.renamed[0].step, Step::Renamed));
+        assert_eq!(store.object_size(&h), Some(4));
+    }
+
+    #[test]
+    fn enough_staged_bytes_start_a_sync_before_its_time() {
+        let mut f = Flow::default();
+        f.arrive(copy(1, 10, Step::Present));
+        f.start();
+        f.syncing = false;
+        f.arrive(copy(2, SYNC_BYTES - 1, Step::Present));
+        assert!(!f.due(true));
+        f.arrive(copy(3, 1, Step::Present));
+        assert!(f.due(true));
+    }
+
+    #[test]
+    fn nothing_more_is_saved_once_a_sync_failed() {
+        let mut f = Flow::default();
+        f.arrive(copy(1, 10, Step::Present));
+        f.start();
+        f.arrive(copy(2, 10, Step::Present));
+        f.syncing = false;
+        f.broken = true;
+        f.arrive(copy(3, 10, Step::Present));
+        assert!(!f.due(false), "no sync ever covers 2 or 3");
+        assert!(f.done());
+    }
 }

@@ -166,6 +166,16 @@ pub fn with_copy_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     BUF.with_borrow_mut(|b| f(b))
 }
 
+/// A byte progress bar drawn with `template`, or a hidden one when `show` is false.
+pub fn progress_bar(total: u64, template: &str, show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
+    pb
+}
+
 /// Opens `path` relative to `dir`, refusing to leave `dir` or to follow any symlink on
 /// the way: what keeps a crafted disk or catalog from reaching outside its folder.
 pub fn open_beneath(

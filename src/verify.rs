@@ -10,7 +10,7 @@ use crate::disks::Connected;
 use crate::store::Store;
 use crate::util::{hex, parse_hash};
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -67,16 +67,11 @@ pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Res
         ..Default::default()
     };
     let items = inventory(cat, store, id, cursor.as_deref())?;
-    let pb = if progress {
-        let pb = ProgressBar::new(items.iter().map(|i| i.recorded.map_or(0, |r| r.1)).sum());
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} verified {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
-                .expect("valid template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let pb = crate::util::progress_bar(
+        items.iter().map(|i| i.recorded.map_or(0, |r| r.1)).sum(),
+        "{spinner} verified {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        progress,
+    );
     for chunk in items.chunks(CHUNK) {
         let findings = check_chunk(store, chunk, &pb);
         cat.transaction(|_| {

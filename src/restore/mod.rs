@@ -22,7 +22,7 @@ use crate::select::PathMatcher;
 use crate::util::{display_bytes, open_beneath};
 use anyhow::{Context, Result, bail};
 use files::{Done, FileJob, Note, Outcome};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 use nix::sys::time::TimeSpec;
@@ -225,7 +225,11 @@ pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<Rest
             .map(|c| (c.record.id, c))
             .collect(),
         as_root: nix::unistd::geteuid().is_root(),
-        pb: progress_bar(total, opts.progress),
+        pb: crate::util::progress_bar(
+            total,
+            "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            opts.progress,
+        ),
     };
     let mut r = Restorer {
         shared: &shared,
@@ -280,20 +284,6 @@ impl Holders {
         let held = self.by_object.get(&object).map_or(&[][..], Vec::as_slice);
         held.iter().map(|&i| &self.disks[i])
     }
-}
-
-fn progress_bar(total: u64, shown: bool) -> ProgressBar {
-    if !shown {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    pb
 }
 
 /// The temporary name of the `n`th selected entry while it is written.

@@ -14,7 +14,7 @@ use crate::rules::Rules;
 use crate::util::{display_bytes, vpath_join, vpath_within};
 use anyhow::Result;
 use detect::{FileChange, attr_of, file_change, kind_of, visible_change};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
@@ -178,19 +178,14 @@ pub struct Scanner<'a> {
 
 pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
     let (scan, resumed) = cat.transaction(|_| cat.begin_or_resume_scan(crate::util::now()))?;
-    let progress = if show_progress {
-        let pb = ProgressBar::new(0);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {msg} hashed {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            )
-            .expect("valid template"),
-        );
-        pb.enable_steady_tick(Duration::from_millis(200));
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = crate::util::progress_bar(
+        0,
+        "{spinner} {msg} hashed {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        show_progress,
+    );
+    if show_progress {
+        progress.enable_steady_tick(Duration::from_millis(200));
+    }
     let hashed_bytes = Arc::new(AtomicU64::new(0));
     let pool = {
         let pb = progress.clone();

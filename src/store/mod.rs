@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub const IDENTITY_FILE: &str = "dsbfs-disk.json";
 pub const CATALOG_COPY: &str = "dsbfs-catalog.db";
@@ -52,6 +53,11 @@ pub fn object_name(hash: &[u8; 32]) -> (String, String) {
 pub struct Store {
     root: PathBuf,
     root_fd: OwnedFd,
+    /// Fan-out folders opened so far, by first hash byte. A backup writes thousands of
+    /// objects into 256 folders: each is created and opened once, not once per object.
+    fans: [OnceLock<OwnedFd>; 256],
+    /// Part of temporary names (asked once: `getpid` is a system call).
+    pid: u32,
 }
 
 /// Result of writing an object.
@@ -68,9 +74,8 @@ pub enum Written {
 /// An object written and verified under its temporary name.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Staged {
-    fan: String,
+    hash: [u8; 32],
     tmp: String,
-    name: String,
 }
 
 impl Store {
@@ -84,6 +89,8 @@ impl Store {
         Ok(Store {
             root: root.to_owned(),
             root_fd,
+            fans: std::array::from_fn(|_| OnceLock::new()),
+            pid: std::process::id(),
         })
     }
 
@@ -101,59 +108,41 @@ impl Store {
             .with_context(|| format!("damaged identity file in {}", self.root.display()))
     }
 
-    fn objects_dir(&self, create: bool) -> Result<OwnedFd> {
+    /// Opens (with `create`, first makes) `objects/` and `objects/FAN/`.
+    fn open_fan(&self, fan: &str, create: bool) -> nix::Result<OwnedFd> {
+        let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+        let mkdir = |at: &OwnedFd, name: &str| match nix::sys::stat::mkdirat(
+            at,
+            name,
+            Mode::from_bits_truncate(0o755),
+        ) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+            Err(e) => Err(e),
+        };
         if create {
-            match nix::sys::stat::mkdirat(
-                &self.root_fd,
-                OBJECTS_DIR,
-                Mode::from_bits_truncate(0o755),
-            ) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create objects folder on {}", self.root.display())
-                    });
-                }
-            }
+            mkdir(&self.root_fd, OBJECTS_DIR)?;
         }
-        Ok(open_beneath(
-            &self.root_fd,
-            OBJECTS_DIR,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-            0,
-        )?)
+        let objects = open_beneath(&self.root_fd, OBJECTS_DIR, dir, 0)?;
+        if create {
+            mkdir(&objects, fan)?;
+        }
+        open_beneath(&objects, fan, dir, 0)
     }
 
-    fn fan_dir(&self, fan: &str, create: bool) -> Result<OwnedFd> {
-        let objects = self.objects_dir(create)?;
-        if create {
-            match nix::sys::stat::mkdirat(&objects, fan, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
+    /// The fan-out folder of `hash`, opened once and kept (with `create`, made first).
+    fn fan(&self, hash: &[u8; 32], create: bool) -> nix::Result<&OwnedFd> {
+        let cell = &self.fans[usize::from(hash[0])];
+        if let Some(fd) = cell.get() {
+            return Ok(fd);
         }
-        Ok(open_beneath(
-            &objects,
-            fan,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
-            0,
-        )?)
+        let fd = self.open_fan(&object_name(hash).0, create)?;
+        Ok(cell.get_or_init(|| fd))
     }
 
     /// Opens an object for reading; it must be a regular file inside the store.
     pub fn open_object(&self, hash: &[u8; 32]) -> std::io::Result<File> {
-        let (fan, name) = object_name(hash);
-        let fd = open_beneath(
-            &self.root_fd,
-            format!("{OBJECTS_DIR}/{fan}/{name}").as_str(),
-            OFlag::O_RDONLY,
-            0,
-        )?;
-        let f = File::from(fd);
-        if !f.metadata()?.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        Ok(f)
+        let dir = self.fan(hash, false)?;
+        open_file_in(dir, &object_name(hash).1)
     }
 
     /// The size of an object if it is present.
@@ -173,19 +162,15 @@ impl Store {
         size: u64,
         on_bytes: &dyn Fn(u64),
     ) -> Result<Written> {
-        if self.object_size(hash) == Some(size) {
+        let dir = self.fan(hash, true).map_err(|e| write_error(e.into()))?;
+        let name = object_name(hash).1;
+        let present = open_file_in(dir, &name).and_then(|f| f.metadata());
+        if present.is_ok_and(|m| m.len() == size) {
             return Ok(Written::Present);
         }
-        let (fan, name) = object_name(hash);
-        let dir =
-            self.fan_dir(&fan, true)
-                .map_err(|e| match e.downcast::<nix::errno::Errno>() {
-                    Ok(errno) => write_error(errno.into()),
-                    Err(e) => e,
-                })?;
-        let tmp = format!("{TMP_PREFIX}{name}-{}", std::process::id());
+        let tmp = format!("{TMP_PREFIX}{name}-{}", self.pid);
         let fd = open_beneath(
-            &dir,
+            dir,
             tmp.as_str(),
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
             0o644,
@@ -199,14 +184,14 @@ impl Store {
         };
         match result {
             Ok((digest, n)) if digest == *hash && n == size => {
-                Ok(Written::Staged(Staged { fan, tmp, name }))
+                Ok(Written::Staged(Staged { hash: *hash, tmp }))
             }
             Ok(_) => {
-                discard(&dir);
+                discard(dir);
                 Ok(Written::Mismatch)
             }
             Err(e) => {
-                discard(&dir);
+                discard(dir);
                 Err(e)
             }
         }
@@ -219,24 +204,21 @@ impl Store {
 
     /// Gives staged objects their final names. Call `sync` before (data) and after (names).
     pub fn commit(&self, staged: &Staged) -> Result<()> {
-        let dir = self.fan_dir(&staged.fan, false).map_err(|e| {
-            match e.downcast::<nix::errno::Errno>() {
-                Ok(errno) => write_error(errno.into()),
-                Err(e) => e,
-            }
-        })?;
-        nix::fcntl::renameat(&dir, staged.tmp.as_str(), &dir, staged.name.as_str())
+        let dir = self
+            .fan(&staged.hash, false)
+            .map_err(|e| write_error(e.into()))?;
+        let name = object_name(&staged.hash).1;
+        nix::fcntl::renameat(dir, staged.tmp.as_str(), dir, name.as_str())
             .map_err(|e| write_error(e.into()))
     }
 
     /// Removes an object; a missing one is not an error.
     pub fn remove_object(&self, hash: &[u8; 32]) -> Result<()> {
-        let (fan, name) = object_name(hash);
-        let dir = match self.fan_dir(&fan, false) {
-            Ok(d) => d,
-            Err(_) => return Ok(()),
+        let Ok(dir) = self.fan(hash, false) else {
+            return Ok(());
         };
-        match nix::unistd::unlinkat(&dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        let name = object_name(hash).1;
+        match nix::unistd::unlinkat(dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
             Err(e) => Err(e).with_context(|| {
                 format!("cannot remove object {name} from {}", self.root.display())
@@ -248,13 +230,13 @@ impl Store {
     /// its bytes: a hard link (the file stays where it is) or a rename. The caller has
     /// checked its hash. Returns false when the object was already there.
     pub fn adopt(&self, src: &Path, hash: &[u8; 32], rename: bool) -> Result<bool> {
-        let (fan, name) = object_name(hash);
-        let dir = self.fan_dir(&fan, true)?;
+        let name = object_name(hash).1;
+        let dir = self.fan(hash, true)?;
         let cwd = nix::fcntl::AT_FDCWD;
         let done = if rename {
-            nix::fcntl::renameat(cwd, src, &dir, name.as_str())
+            nix::fcntl::renameat(cwd, src, dir, name.as_str())
         } else {
-            nix::unistd::linkat(cwd, src, &dir, name.as_str(), nix::fcntl::AtFlags::empty())
+            nix::unistd::linkat(cwd, src, dir, name.as_str(), nix::fcntl::AtFlags::empty())
         };
         match done {
             Ok(()) => Ok(true),
@@ -272,7 +254,7 @@ impl Store {
     /// Moves a damaged or unwanted object out of the store into `quarantine/`, where
     /// nothing reads it but a person can still inspect it.
     pub fn quarantine(&self, hash: &[u8; 32]) -> Result<()> {
-        let (fan, name) = object_name(hash);
+        let name = object_name(hash).1;
         match nix::sys::stat::mkdirat(
             &self.root_fd,
             QUARANTINE_DIR,
@@ -287,9 +269,9 @@ impl Store {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             0,
         )?;
-        let dir = self.fan_dir(&fan, false)?;
+        let dir = self.fan(hash, false)?;
         nix::fcntl::renameat(
-            &dir,
+            dir,
             name.as_str(),
             &q,
             format!("{name}.{}", crate::util::now()).as_str(),
@@ -306,7 +288,7 @@ impl Store {
     pub fn clean_temporaries(&self) -> Result<usize> {
         let mut removed = 0;
         for (fan, names) in self.list_fans()? {
-            let Ok(dir) = self.fan_dir(&fan, false) else {
+            let Ok(dir) = self.open_fan(&fan, false) else {
                 continue;
             };
             for t in names.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
@@ -375,6 +357,15 @@ impl Store {
             .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
             .unwrap_or(false)
     }
+}
+
+/// Opens `name` in `dir` for reading; it must be a regular file.
+fn open_file_in(dir: &OwnedFd, name: &str) -> std::io::Result<File> {
+    let f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 /// Copies `src` to `out` and returns the SHA-256 and length of what went through. A
@@ -488,6 +479,18 @@ mod tests {
         s.open_object(&h).unwrap().read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
         assert_eq!(put(&s, data, &h), Written::Present);
+    }
+
+    #[test]
+    fn a_fan_out_folder_missing_at_first_is_found_once_written() {
+        let (_d, s) = store();
+        let h = crate::scan::hash::sha256(b"later");
+        assert!(s.open_object(&h).is_err());
+        assert!(matches!(put(&s, b"later", &h), Written::Staged(_)));
+        assert_eq!(s.object_size(&h), Some(5));
+        s.remove_object(&h).unwrap();
+        assert!(s.open_object(&h).is_err());
+        assert!(matches!(put(&s, b"later", &h), Written::Staged(_)));
     }
 
     #[test]
