@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-mount.sh — the mount benchmark, which is the `mount` section of scripts/bench.sh:
-# a fresh `dsbfs mount` of bench.sh's tree against the native tree in the same run
+# a fresh `dsbfs mount` of a grid tree (the fuse-anchors layout) against the native tree,
+# both cold (on a loop-mounted image attached anew before each first run), in one run
 # (find, ls -lR with and without xattrs, du -sb, stat of 1000 random paths, rsync -a of
 # 10,000 files to a tmpfs, dd of a --big-mib file first and re-read, with passthrough and
 # with -o nopassthrough, and the daemon's peak RSS), with the results table in
