@@ -92,19 +92,20 @@ impl DsbFs {
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+/// Jobs waiting for a disk thread, and the signal that one arrived.
+type Queue = (Mutex<std::collections::VecDeque<Job>>, std::sync::Condvar);
 
 /// A pool of threads for work that waits for disks. Idle threads sleep on a condition
 /// variable: a channel whose receivers spin before they park kept eight idle threads
 /// yielding the CPU to each other on every request.
 struct DiskWork {
-    queue: Arc<(Mutex<std::collections::VecDeque<Job>>, std::sync::Condvar)>,
+    queue: Arc<Queue>,
     started: usize,
 }
 
 impl DiskWork {
     fn start(threads: usize) -> DiskWork {
-        let queue: Arc<(Mutex<std::collections::VecDeque<Job>>, _)> =
-            Arc::new((Mutex::default(), std::sync::Condvar::new()));
+        let queue: Arc<Queue> = Arc::default();
         let mut started = 0;
         for i in 0..threads.max(1) {
             let queue = queue.clone();

@@ -278,16 +278,11 @@ pub fn warm_up(path: &Path) {
     let spawned = std::thread::Builder::new()
         .name("dsbfs-warm-up".into())
         .spawn(move || {
-            let Ok(f) = std::fs::File::open(&path) else {
-                return;
-            };
-            let mut buf = vec![0u8; 1 << 20];
-            let mut done = 0u64;
-            while done < WARM_UP_MAX {
-                match std::os::unix::fs::FileExt::read_at(&f, &mut buf, done) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => done += n as u64,
-                }
+            if let Ok(f) = std::fs::File::open(&path) {
+                let _ = std::io::copy(
+                    &mut std::io::Read::take(f, WARM_UP_MAX),
+                    &mut std::io::sink(),
+                );
             }
         });
     if let Err(e) = spawned {
