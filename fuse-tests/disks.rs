@@ -6,6 +6,7 @@ use crate::harness::*;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::Duration;
 
 /// Files held by exactly these disks.
 fn only_on(w: &World, disks: &[&str]) -> Vec<Vec<u8>> {
@@ -343,4 +344,71 @@ fn a_disk_that_stops_answering_does_not_stall_the_others() {
     let slow = slow_reader.join().unwrap().unwrap();
     assert!(slow == slow_bytes, "the slow disk's file read back wrong");
     drop(m);
+}
+
+#[test]
+fn a_disk_read_through_the_mount_can_be_unmounted_once_idle() {
+    let w = World::new();
+    let src = w.path("src");
+    let names: Vec<String> = (0..40).map(|i| format!("album/photo-{i:02}.jpg")).collect();
+    for (i, n) in names.iter().enumerate() {
+        write(src.join(n), bytes(i as u64, 3000 + i));
+    }
+    w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
+    w.ok(["scan"]);
+    let ld = LoopDisk::new(&w, 64 << 20);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("usb"),
+        ld.dir.join("dsbfs").as_os_str(),
+    ]);
+    w.ok(["backup", "usb"]);
+    let m = mount(&w, &w.catalog, "mnt", &[]);
+
+    // A reader that walks the album, and one that reads two photos and stops (dsbfs
+    // opens the next ones ahead of it, and must close them again).
+    let copy = w.path("copy");
+    run_ok(
+        "cp",
+        &[os("-r"), m.path("album").as_os_str(), copy.as_os_str()],
+    );
+    run_ok(
+        "diff",
+        &[os("-r"), src.join("album").as_os_str(), copy.as_os_str()],
+    );
+    for n in &names[..2] {
+        assert_eq!(
+            std::fs::read(m.path(n)).unwrap(),
+            std::fs::read(src.join(n)).unwrap()
+        );
+    }
+    // With a file held open, the disk is busy, as on any filesystem.
+    let held = std::fs::File::open(m.path(&names[5])).unwrap();
+    assert!(ld.try_unmount().is_err());
+    drop(held);
+
+    let mut why = String::new();
+    let unmounted = wait_until(Duration::from_secs(10), || match ld.try_unmount() {
+        Ok(()) => true,
+        Err(e) => {
+            why = e;
+            false
+        }
+    });
+    if !unmounted {
+        let holders = processes_using(&ld.dir);
+        panic!(
+            "the disk stays busy after use: {why}\n{holders}\nlog:\n{}",
+            m.log_text()
+        );
+    }
+    let e = std::fs::read(m.path(&names[9])).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOMEDIUM), "{e}");
+    // Plugged in again: read at once, without remounting dsbfs.
+    ld.remount();
+    assert_eq!(
+        std::fs::read(m.path(&names[9])).unwrap(),
+        std::fs::read(src.join(&names[9])).unwrap()
+    );
 }

@@ -2,7 +2,8 @@
 //! located stores are cached, but each use first checks that the disk's path still
 //! leads to the folder we hold open (a renamed, unplugged or replaced disk does not),
 //! and a miss looks for the disk again, so a disk plugged in after mounting is used
-//! by the next `open()`. A disk that failed a read is tried last until it is found
+//! by the next `open()`; stores unused for a moment are closed, so that the disk can be
+//! unmounted. A disk that failed a read is tried last until it is found
 //! anew (remounted, so with another device or inode).
 
 use crate::catalog::DiskRecord;
@@ -15,6 +16,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Device and inode of a disk's folder.
 type DirId = (u64, u64);
@@ -22,6 +24,8 @@ type DirId = (u64, u64);
 struct Located {
     store: Store,
     id: DirId,
+    /// When an object was last opened through it (see `close_idle`).
+    used: Mutex<Instant>,
 }
 
 /// An opened copy of an object.
@@ -82,7 +86,11 @@ impl Disks {
                     continue;
                 };
                 let Ok(id) = store.root_id() else { continue };
-                let loc = Arc::new(Located { store, id });
+                let loc = Arc::new(Located {
+                    store,
+                    id,
+                    used: Mutex::new(Instant::now()),
+                });
                 self.stores.lock().unwrap().insert(d.id, loc.clone());
                 if self.is_failed(d.id, id) {
                     suspects.push((d, loc));
@@ -127,11 +135,20 @@ impl Disks {
             })
             .unwrap_or(false);
         if same {
+            *loc.used.lock().unwrap() = Instant::now();
             Some(loc)
         } else {
             self.stores.lock().unwrap().remove(&disk);
             None
         }
+    }
+
+    /// Closes the stores no object was opened through for `idle`, so that their disks
+    /// can be unmounted (they are found again on the next open); whether any is left.
+    pub fn close_idle(&self, idle: Duration) -> bool {
+        let mut stores = self.stores.lock().unwrap();
+        stores.retain(|_, loc| loc.used.lock().unwrap().elapsed() < idle);
+        !stores.is_empty()
     }
 
     fn is_failed(&self, disk: i64, id: DirId) -> bool {

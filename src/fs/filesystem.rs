@@ -2,12 +2,16 @@
 //! xattrs) is answered from the catalog alone; only `open` of a file with content looks
 //! for a disk, and `read` reads the copy it found.
 
+use super::ahead::{self, Ahead, Sibling};
 use super::attr::{access_allowed, file_attr, file_type, valid_name};
 use super::disks::{Copy, Disks};
 use super::handles::{EMPTY_FH, Handles, OpenFile, Source, read_object};
+use super::idle::{Closer, IDLE};
 use super::view::View;
+use super::work::DiskWork;
+use crate::catalog::DiskRecord;
 use crate::catalog::Kind;
-use crate::catalog::view::Node;
+use crate::catalog::view::{Node, ObjectRef};
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
@@ -55,6 +59,9 @@ pub struct Core {
     /// Whether a refused passthrough was logged (once is enough).
     passthrough_refused: AtomicBool,
     offline_logged: Mutex<LruCache<u64, Instant>>,
+    work: DiskWork,
+    ahead: Ahead,
+    closer: Arc<Closer>,
 }
 
 thread_local! {
@@ -68,7 +75,6 @@ thread_local! {
 /// they go to `DiskWork` threads, where one slow or dead disk stalls nothing else.
 pub struct DsbFs {
     core: Arc<Core>,
-    disk_work: DiskWork,
 }
 
 impl DsbFs {
@@ -83,65 +89,18 @@ impl DsbFs {
             passthrough: AtomicBool::new(false),
             passthrough_refused: AtomicBool::new(false),
             offline_logged: Mutex::new(LruCache::new(NonZeroUsize::new(1024).unwrap())),
+            work: DiskWork::start(disk_threads),
+            ahead: Ahead::default(),
+            closer: Arc::default(),
         };
-        DsbFs {
-            core: Arc::new(core),
-            disk_work: DiskWork::start(disk_threads),
-        }
-    }
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-/// Jobs waiting for a disk thread, and the signal that one arrived.
-type Queue = (Mutex<std::collections::VecDeque<Job>>, std::sync::Condvar);
-
-/// A pool of threads for work that waits for disks. Idle threads sleep on a condition
-/// variable: a channel whose receivers spin before they park kept eight idle threads
-/// yielding the CPU to each other on every request.
-struct DiskWork {
-    queue: Arc<Queue>,
-    started: usize,
-}
-
-impl DiskWork {
-    fn start(threads: usize) -> DiskWork {
-        let queue: Arc<Queue> = Arc::default();
-        let mut started = 0;
-        for i in 0..threads.max(1) {
-            let queue = queue.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("dsbfs-disk-{i}"))
-                .spawn(move || {
-                    let (jobs, ready) = &*queue;
-                    loop {
-                        let job = {
-                            let mut jobs = jobs.lock().unwrap();
-                            loop {
-                                match jobs.pop_front() {
-                                    Some(job) => break job,
-                                    None => jobs = ready.wait(jobs).unwrap(),
-                                }
-                            }
-                        };
-                        job();
-                    }
-                });
-            match spawned {
-                Ok(_) => started += 1,
-                Err(e) => tracing::warn!("cannot start a disk thread: {e}"),
-            }
-        }
-        DiskWork { queue, started }
-    }
-
-    /// Runs `job` on a disk thread (here, when none could be started).
-    fn run(&self, job: impl FnOnce() + Send + 'static) {
-        if self.started == 0 {
-            return job();
-        }
-        let (jobs, ready) = &*self.queue;
-        jobs.lock().unwrap().push_back(Box::new(job));
-        ready.notify_one();
+        let core = Arc::new(core);
+        let weak = Arc::downgrade(&core);
+        core.closer.start(move || {
+            let core = weak.upgrade()?;
+            let ahead_left = core.ahead.close_stale();
+            Some(core.disks.close_idle(IDLE) | ahead_left)
+        });
+        DsbFs { core }
     }
 }
 
@@ -160,11 +119,12 @@ impl Core {
         }
     }
 
-    /// Finds a connected copy for `node`'s object and makes a handle for it.
-    fn open_file(&self, node: &Node, reply: ReplyOpen) {
+    /// The object of a file with content, checked against the file's size; `Ok(None)`
+    /// for an empty file.
+    fn object_of(&self, node: &Node) -> Result<Option<ObjectRef>, Errno> {
         let Some(obj) = node.object.clone() else {
             if node.size == 0 {
-                return reply.opened(FileHandle(EMPTY_FH), FopenFlags::FOPEN_KEEP_CACHE);
+                return Ok(None);
             }
             tracing::error!(
                 "{}: {} has {} bytes but no content in the catalog",
@@ -172,7 +132,7 @@ impl Core {
                 self.view.path_of(node.entry),
                 node.size
             );
-            return reply.error(Errno::EIO);
+            return Err(Errno::EIO);
         };
         if obj.size != node.size {
             tracing::error!(
@@ -182,19 +142,51 @@ impl Core {
                 node.size,
                 obj.size
             );
-            return reply.error(Errno::EIO);
+            return Err(Errno::EIO);
         }
-        let holders = match self.view.conn().and_then(|c| c.holders(obj.id)) {
-            Ok(h) => h,
-            Err(e) => return reply.error(self.fail("reading the catalog", e)),
+        Ok(Some(obj))
+    }
+
+    /// Opens a connected copy of `obj` from the disks the catalog says hold it.
+    fn find_copy(&self, obj: &ObjectRef) -> Result<(Option<Copy>, Vec<DiskRecord>), Errno> {
+        let holders = self
+            .view
+            .conn()
+            .and_then(|c| c.holders(obj.id))
+            .map_err(|e| self.fail("reading the catalog", e))?;
+        Ok((self.copy_from(&holders, obj, &[]), holders))
+    }
+
+    /// Opens a copy of `obj` on one of `holders` (see `Disks::open_copy`); what that
+    /// opens on the disk is closed again once idle.
+    fn copy_from(&self, holders: &[DiskRecord], obj: &ObjectRef, exclude: &[i64]) -> Option<Copy> {
+        let copy = self.disks.open_copy(holders, obj, exclude);
+        self.closer.held();
+        copy
+    }
+
+    /// Finds a connected copy for `node`'s object and makes a handle for it.
+    fn open_file(&self, node: &Node, reply: ReplyOpen) {
+        let obj = match self.object_of(node) {
+            Ok(Some(obj)) => obj,
+            Ok(None) => return reply.opened(FileHandle(EMPTY_FH), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => return reply.error(e),
         };
-        let Some(copy) = self.disks.open_copy(&holders, &obj, &[]) else {
-            self.log_offline(
-                node,
-                &holders.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
-            );
-            return reply.error(Errno::from_i32(libc::ENOMEDIUM));
-        };
+        match self.find_copy(&obj) {
+            Ok((Some(copy), _)) => self.open_copy(node, obj, copy, reply),
+            Ok((None, holders)) => {
+                self.log_offline(
+                    node,
+                    &holders.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+                );
+                reply.error(Errno::from_i32(libc::ENOMEDIUM))
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// Makes a handle that reads `copy`, handing it to the kernel where it can read it.
+    fn open_copy(&self, node: &Node, obj: ObjectRef, copy: Copy, reply: ReplyOpen) {
         let Copy {
             disk,
             disk_name,
@@ -253,6 +245,61 @@ impl Core {
         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
     }
 
+    /// Opens the next files of `node`'s folder ahead of a reader that walks it (see
+    /// `ahead`). `previous` is the file opened before in that folder.
+    fn open_ahead(self: &Arc<Self>, node: &Node, previous: Option<i64>, served_ahead: bool) {
+        let after = |entry: i64| -> Option<Vec<Arc<Node>>> {
+            let (page, start) = self.view.children_after(node.parent as u64, entry).ok()?;
+            Some(
+                page.children[start..]
+                    .iter()
+                    .map(|(_, n)| n.clone())
+                    .collect(),
+            )
+        };
+        let siblings = |nodes: &[Arc<Node>]| -> Vec<Sibling> {
+            nodes
+                .iter()
+                .map(|n| Sibling {
+                    entry: n.entry,
+                    ino: n.ino,
+                    on_disk: n.kind == Kind::File && n.size > 0,
+                })
+                .collect()
+        };
+        let after_previous = match previous {
+            Some(p) if !served_ahead => after(p).map(|n| siblings(&n)),
+            _ => None,
+        };
+        let Some(next) = after(node.entry) else {
+            return;
+        };
+        let next_siblings = siblings(&next);
+        let wanted = ahead::files_ahead(
+            node.entry,
+            served_ahead,
+            after_previous.as_deref(),
+            &next_siblings,
+        );
+        for ino in self.ahead.claim(wanted) {
+            let Some(sibling) = next.iter().find(|n| n.ino == ino).cloned() else {
+                self.ahead.done(ino, None);
+                continue;
+            };
+            let core = self.clone();
+            let queued = self.work.run_ahead(move || {
+                let copy = match core.object_of(&sibling) {
+                    Ok(Some(obj)) => core.find_copy(&obj).ok().and_then(|(c, _)| c),
+                    _ => None,
+                };
+                core.ahead.done(ino, copy);
+            });
+            if !queued {
+                self.ahead.done(ino, None);
+            }
+        }
+    }
+
     /// One clear line naming the disks to plug in (not repeated for a minute per file).
     fn log_offline(&self, node: &Node, holders: &[String]) {
         {
@@ -302,7 +349,7 @@ impl Core {
                         Vec::new()
                     }
                 };
-                match self.disks.open_copy(&holders, &of.object, &exclude) {
+                match self.copy_from(&holders, &of.object, &exclude) {
                     Some(c) => {
                         tracing::warn!(
                             "{}: reading {path} from disk {} failed ({err}); continuing from disk {}",
@@ -515,8 +562,20 @@ impl Filesystem for DsbFs {
         }
         match self.core.node(ino) {
             Ok(n) if n.kind == Kind::File => {
-                let core = self.core.clone();
-                self.disk_work.run(move || core.open_file(&n, reply));
+                let served = self.core.ahead.take(n.ino);
+                let served_ahead = served.is_some();
+                let previous = self.core.ahead.opened(n.parent, n.entry);
+                if served_ahead || previous.is_some() {
+                    self.core.open_ahead(&n, previous, served_ahead);
+                }
+                match (served, self.core.object_of(&n)) {
+                    // Opened ahead: no disk to wait for, so answered right here.
+                    (Some(copy), Ok(Some(obj))) => self.core.open_copy(&n, obj, copy, reply),
+                    _ => {
+                        let core = self.core.clone();
+                        self.core.work.run(move || core.open_file(&n, reply));
+                    }
+                }
             }
             Ok(n) if n.kind == Kind::Dir => reply.error(Errno::EISDIR),
             Ok(_) => reply.error(Errno::EINVAL),
@@ -541,7 +600,8 @@ impl Filesystem for DsbFs {
         match self.core.handles.get(fh.0) {
             Some(of) => {
                 let core = self.core.clone();
-                self.disk_work
+                self.core
+                    .work
                     .run(move || core.read_with_failover(&of, offset, size, reply));
             }
             None => reply.error(Errno::EBADF),

@@ -6,16 +6,22 @@
 //! - `view`: the scan being shown, connection pool and node cache
 //! - `disks`: finding a connected copy of an object, and noticing disks come and go
 //! - `handles`: open files and reads that detect a failing copy
+//! - `work`: the disk threads, requests first and work ahead capped
+//! - `ahead`: opening the next files of a folder ahead of a reader that walks it
+//! - `idle`: closing what the mount opened on a disk once unused, so it can be unmounted
 //! - `filesystem`: the request handlers
 //! - `run`: mounting, the background process, signals and the log
 
+pub mod ahead;
 pub mod attr;
 pub mod disks;
 pub mod filesystem;
 pub mod handles;
+pub mod idle;
 pub mod options;
 pub mod run;
 pub mod view;
+pub mod work;
 
 pub use options::{MountOptions, parse as parse_options};
 pub use run::{MountRequest, mount};

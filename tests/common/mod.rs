@@ -314,6 +314,22 @@ impl LoopDisk {
         }
     }
 
+    /// Unmounts the filesystem as a user would before unplugging the drive (no lazy
+    /// unmount): whether it worked, and umount's complaint if not.
+    pub fn try_unmount(&self) -> Result<(), String> {
+        let out = Command::new("umount").arg(&self.dir).output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Mounts the filesystem again, as when the drive is plugged back in.
+    pub fn remount(&self) {
+        tool_ok("mount", &[OsStr::new(&self.dev), self.dir.as_os_str()]);
+    }
+
     /// Drops the disk's cached pages and cuts the device short: reads and writes of
     /// most of it now fail with EIO, as on a drive that died or was pulled.
     pub fn fail(&self) {
@@ -335,6 +351,30 @@ impl LoopDisk {
             .unwrap();
         tool_ok("losetup", &[OsStr::new("-c"), OsStr::new(&self.dev)]);
     }
+}
+
+/// The processes with a file, working folder or root below `dir`, one per line (what
+/// keeps a filesystem busy), for failure messages.
+pub fn processes_using(dir: &Path) -> String {
+    let mut out = String::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+        let fds = std::fs::read_dir(p.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        let links = fds
+            .map(|fd| fd.path())
+            .chain(["cwd", "root"].map(|l| p.path().join(l)));
+        for link in links {
+            if let Ok(t) = std::fs::read_link(&link)
+                && t.starts_with(dir)
+            {
+                out += &format!("{} ({}): {}\n", link.display(), comm.trim(), t.display());
+            }
+        }
+    }
+    out
 }
 
 /// Every regular file below `dir`.
