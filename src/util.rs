@@ -157,13 +157,21 @@ pub fn fsync_parent(p: &Path) -> Result<()> {
     }
 }
 
-/// Runs `f` with this thread's 1 MiB copy buffer: copying many small files must not
-/// allocate (and fault in) a fresh megabyte for each.
+/// Alignment of the copy buffer: what `O_DIRECT` asks of buffers, offsets and lengths.
+pub const DIRECT_ALIGN: usize = 4096;
+const COPY_BUFFER: usize = 1 << 20;
+
+/// Runs `f` with this thread's 1 MiB copy buffer, aligned for `O_DIRECT`: copying many
+/// small files must not allocate (and fault in) a fresh megabyte for each.
 pub fn with_copy_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
+        static BUF: std::cell::RefCell<Vec<u8>> =
+            std::cell::RefCell::new(vec![0u8; COPY_BUFFER + DIRECT_ALIGN]);
     }
-    BUF.with_borrow_mut(|b| f(b))
+    BUF.with_borrow_mut(|b| {
+        let start = b.as_ptr().align_offset(DIRECT_ALIGN);
+        f(&mut b[start..start + COPY_BUFFER])
+    })
 }
 
 /// A byte progress bar drawn with `template`, or a hidden one when `show` is false.
