@@ -455,7 +455,7 @@ fn copy_hashing_direct(
                 break;
             }
         }
-        if total % DIRECT_ALIGN as u64 != 0 {
+        if !total.is_multiple_of(DIRECT_ALIGN as u64) {
             out.set_len(total).map_err(write_error)?;
         }
         Ok((h.finalize().into(), total))
