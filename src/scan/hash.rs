@@ -120,7 +120,9 @@ fn hash_once(
     }
     let mut h = Sha256::new();
     let mut total = 0u64;
-    loop {
+    // Stops at the size seen before reading, sparing small files the read that finds
+    // the end: a file that grew meanwhile shows it in its size and times after.
+    while total < before.len() {
         let n = match f.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
