@@ -5,7 +5,7 @@
 
 use super::{Dirs, Shared, split, timespec, tmp_name};
 use crate::catalog::VersionRow;
-use crate::store::{DiskError, copy_hashing};
+use crate::store::{DiskError, copy_hashing, copy_hashing_into, create_for_copy};
 use crate::util::{display_bytes, open_beneath};
 use anyhow::Result;
 use nix::fcntl::{AtFlags, OFlag};
@@ -123,13 +123,14 @@ impl Shared<'_> {
                 )));
                 continue;
             };
-            let mut out = File::from(open_beneath(
+            let out = create_for_copy(
                 dir,
                 tmp,
                 OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC,
                 0o600,
-            )?);
-            match copy_hashing(&mut src, &mut out, &|n| self.pb.inc(n)) {
+                job.v.attr.size,
+            )?;
+            match copy_hashing_into(&mut src, &out, &|n| self.pb.inc(n)) {
                 Ok((digest, n)) if digest == *hash && n == job.v.attr.size => {
                     return Ok(Some(out));
                 }

@@ -169,27 +169,15 @@ impl Store {
             return Ok(Written::Present);
         }
         let tmp = format!("{TMP_PREFIX}{name}-{}", self.pid);
-        let create = |flags: OFlag| {
-            open_beneath(
-                dir,
-                tmp.as_str(),
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | flags,
-                0o644,
-            )
-        };
-        // Large objects skip the page cache where the disk's filesystem allows it.
-        let direct = match size >= DIRECT_FROM {
-            true => create(OFlag::O_DIRECT).ok(),
-            false => None,
-        };
-        let result = match direct {
-            Some(fd) => copy_hashing_direct(src, &File::from(fd), on_bytes),
-            None => {
-                let mut out =
-                    File::from(create(OFlag::empty()).map_err(|e| write_error(e.into()))?);
-                copy_hashing(src, &mut out, on_bytes)
-            }
-        };
+        let out = create_for_copy(
+            dir,
+            &tmp,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+            0o644,
+            size,
+        )
+        .map_err(|e| write_error(e.into()))?;
+        let result = copy_hashing_into(src, &out, on_bytes);
         let discard = |dir: &OwnedFd| {
             let _ =
                 nix::unistd::unlinkat(dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -420,6 +408,38 @@ fn copy_hashing_with(
 /// direct write waits for the device). It also keeps a backup from filling the page
 /// cache with copies nobody reads.
 const DIRECT_FROM: u64 = 1 << 20;
+
+/// Creates `name` in `dir` to copy `size` bytes into: with `O_DIRECT` when the copy is
+/// large and the filesystem takes it (see `DIRECT_FROM`).
+pub(crate) fn create_for_copy(
+    dir: &OwnedFd,
+    name: &str,
+    flags: OFlag,
+    mode: u32,
+    size: u64,
+) -> nix::Result<File> {
+    if size >= DIRECT_FROM
+        && let Ok(fd) = open_beneath(dir, name, flags | OFlag::O_DIRECT, mode)
+    {
+        return Ok(File::from(fd));
+    }
+    open_beneath(dir, name, flags, mode).map(File::from)
+}
+
+/// `copy_hashing` into a file from `create_for_copy`, written directly when it was
+/// opened so.
+pub(crate) fn copy_hashing_into(
+    src: &mut dyn Read,
+    out: &File,
+    on_bytes: &dyn Fn(u64),
+) -> Result<([u8; 32], u64)> {
+    let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(out, nix::fcntl::F_GETFL)?);
+    if flags.contains(OFlag::O_DIRECT) {
+        copy_hashing_direct(src, out, on_bytes)
+    } else {
+        copy_hashing(src, &mut &*out, on_bytes)
+    }
+}
 
 /// `copy_hashing` into a file opened with `O_DIRECT`: whole aligned blocks, the last
 /// one padded with zeros and the file cut back to its length after. A filesystem that
