@@ -248,19 +248,11 @@ impl Core {
     /// Opens the next files of `node`'s folder ahead of a reader that walks it (see
     /// `ahead`). `previous` is the file opened before in that folder.
     fn open_ahead(self: &Arc<Self>, node: &Node, previous: Option<i64>, served_ahead: bool) {
-        let after = |entry: i64| -> Option<Vec<Arc<Node>>> {
-            let (page, start) = self.view.children_after(node.parent as u64, entry).ok()?;
-            Some(
-                page.children[start..]
-                    .iter()
-                    .map(|(_, n)| n.clone())
-                    .collect(),
-            )
-        };
-        let siblings = |nodes: &[Arc<Node>]| -> Vec<Sibling> {
-            nodes
+        let folder = node.parent as u64;
+        let siblings = |children: &[(Vec<u8>, Arc<Node>)]| -> Vec<Sibling> {
+            children
                 .iter()
-                .map(|n| Sibling {
+                .map(|(_, n)| Sibling {
                     entry: n.entry,
                     ino: n.ino,
                     on_disk: n.kind == Kind::File && n.size > 0,
@@ -268,13 +260,18 @@ impl Core {
                 .collect()
         };
         let after_previous = match previous {
-            Some(p) if !served_ahead => after(p).map(|n| siblings(&n)),
+            Some(p) if !served_ahead => self
+                .view
+                .children_after(folder, p)
+                .ok()
+                .map(|(page, start)| siblings(&page.children[start..])),
             _ => None,
         };
-        let Some(next) = after(node.entry) else {
+        let Ok((page, start)) = self.view.children_after(folder, node.entry) else {
             return;
         };
-        let next_siblings = siblings(&next);
+        let next = &page.children[start..];
+        let next_siblings = siblings(next);
         let wanted = ahead::files_ahead(
             node.entry,
             served_ahead,
@@ -282,7 +279,11 @@ impl Core {
             &next_siblings,
         );
         for ino in self.ahead.claim(wanted) {
-            let Some(sibling) = next.iter().find(|n| n.ino == ino).cloned() else {
+            let Some(sibling) = next
+                .iter()
+                .find(|(_, n)| n.ino == ino)
+                .map(|(_, n)| n.clone())
+            else {
                 self.ahead.done(ino, None);
                 continue;
             };
