@@ -504,7 +504,11 @@ impl Core {
 
 impl Filesystem for DsbFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // READDIRPLUS lets `ls -l` and `find -ls` get attributes with the listing.
+        // READDIRPLUS lets `ls -l`, `du` and `rsync` get attributes with the listing. It
+        // costs a first `find` the kernel making an inode per entry: measured cold on the
+        // 100,000-file grid tree, plain READDIR made `find` 0.22-0.31 s instead of about
+        // 0.4 s, but `ls -lR` 7.9-9.2 s and `du -sb` 7.4-9.1 s (a LOOKUP per file) instead
+        // of about 1.1 and 0.6 s.
         let _ = config
             .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
         let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
