@@ -573,14 +573,15 @@ impl Filesystem for DsbFs {
                 if served_ahead || previous.is_some() {
                     self.core.open_ahead(&n, previous, served_ahead);
                 }
-                match (served, self.core.object_of(&n)) {
-                    // Opened ahead: no disk to wait for, so answered right here.
-                    (Some(copy), Ok(Some(obj))) => self.core.open_copy(&n, obj, copy, reply),
-                    _ => {
-                        let core = self.core.clone();
-                        self.core.work.run(move || core.open_file(&n, reply));
-                    }
+                // Opened ahead (after `object_of` checked the object): no disk to wait
+                // for, so answered right here.
+                if let Some(copy) = served
+                    && let Some(obj) = n.object.clone()
+                {
+                    return self.core.open_copy(&n, obj, copy, reply);
                 }
+                let core = self.core.clone();
+                self.core.work.run(move || core.open_file(&n, reply));
             }
             Ok(n) if n.kind == Kind::Dir => reply.error(Errno::EISDIR),
             Ok(_) => reply.error(Errno::EINVAL),

@@ -5,7 +5,7 @@
 
 use super::{Dirs, Shared, split, timespec, tmp_name};
 use crate::catalog::VersionRow;
-use crate::store::{DiskError, copy_hashing, copy_hashing_into, create_for_copy};
+use crate::store::{DiskError, copy_hashing, create_for_copy};
 use crate::util::{display_bytes, open_beneath};
 use anyhow::Result;
 use nix::fcntl::{AtFlags, OFlag};
@@ -130,9 +130,9 @@ impl Shared<'_> {
                 0o600,
                 job.v.attr.size,
             )?;
-            match copy_hashing_into(&mut src, &out, &|n| self.pb.inc(n)) {
+            match out.fill(&mut src, &|n| self.pb.inc(n)) {
                 Ok((digest, n)) if digest == *hash && n == job.v.attr.size => {
-                    return Ok(Some(out));
+                    return Ok(Some(out.file));
                 }
                 Ok(_) => {
                     let msg = format!(

@@ -177,7 +177,7 @@ impl Store {
             size,
         )
         .map_err(|e| write_error(e.into()))?;
-        let result = copy_hashing_into(src, &out, on_bytes);
+        let result = out.fill(src, on_bytes);
         let discard = |dir: &OwnedFd| {
             let _ =
                 nix::unistd::unlinkat(dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -387,12 +387,10 @@ fn copy_hashing_with(
     let mut h = Sha256::new();
     let mut total = 0u64;
     loop {
-        let n = match src.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow::Error::new(e).context("cannot read the source file")),
-        };
+        let n = read_full(src, buf)?;
+        if n == 0 {
+            break;
+        }
         h.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(write_error)?;
         total += n as u64;
@@ -409,6 +407,12 @@ fn copy_hashing_with(
 /// cache with copies nobody reads.
 const DIRECT_FROM: u64 = 1 << 20;
 
+/// A file created to receive a copy, written directly when it was opened so.
+pub(crate) struct CopyOut {
+    pub file: File,
+    direct: bool,
+}
+
 /// Creates `name` in `dir` to copy `size` bytes into: with `O_DIRECT` when the copy is
 /// large and the filesystem takes it (see `DIRECT_FROM`).
 pub(crate) fn create_for_copy(
@@ -417,27 +421,33 @@ pub(crate) fn create_for_copy(
     flags: OFlag,
     mode: u32,
     size: u64,
-) -> nix::Result<File> {
+) -> nix::Result<CopyOut> {
     if size >= DIRECT_FROM
         && let Ok(fd) = open_beneath(dir, name, flags | OFlag::O_DIRECT, mode)
     {
-        return Ok(File::from(fd));
+        return Ok(CopyOut {
+            file: File::from(fd),
+            direct: true,
+        });
     }
-    open_beneath(dir, name, flags, mode).map(File::from)
+    Ok(CopyOut {
+        file: File::from(open_beneath(dir, name, flags, mode)?),
+        direct: false,
+    })
 }
 
-/// `copy_hashing` into a file from `create_for_copy`, written directly when it was
-/// opened so.
-pub(crate) fn copy_hashing_into(
-    src: &mut dyn Read,
-    out: &File,
-    on_bytes: &dyn Fn(u64),
-) -> Result<([u8; 32], u64)> {
-    let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(out, nix::fcntl::F_GETFL)?);
-    if flags.contains(OFlag::O_DIRECT) {
-        copy_hashing_direct(src, out, on_bytes)
-    } else {
-        copy_hashing(src, &mut &*out, on_bytes)
+impl CopyOut {
+    /// `copy_hashing` into this file.
+    pub(crate) fn fill(
+        &self,
+        src: &mut dyn Read,
+        on_bytes: &dyn Fn(u64),
+    ) -> Result<([u8; 32], u64)> {
+        if self.direct {
+            copy_hashing_direct(src, &self.file, on_bytes)
+        } else {
+            copy_hashing(src, &mut &self.file, on_bytes)
+        }
     }
 }
 
