@@ -1,6 +1,6 @@
 //! Which connected disk serves an object. Disks come and go while the mount lives:
-//! located stores are cached, but each use first checks that the disk's path still
-//! leads to the folder we hold open (a renamed, unplugged or replaced disk does not),
+//! located stores are cached, but a use first checks that the disk's path still leads
+//! to the folder we hold open (a renamed, unplugged or replaced disk does not),
 //! and a miss looks for the disk again, so a disk plugged in after mounting is used
 //! by the next `open()`; stores unused for a moment are closed, so that the disk can be
 //! unmounted. A disk that failed a read is tried last until it is found
@@ -21,11 +21,29 @@ use std::time::{Duration, Instant};
 /// Device and inode of a disk's folder.
 type DirId = (u64, u64);
 
+/// How long a check that a disk's path still leads to its folder holds: a copy of
+/// thousands of small files then costs a `stat` of the disk's folder every quarter
+/// second instead of one per file, and no disk is swapped faster than that.
+const RECHECK: Duration = Duration::from_millis(250);
+
 struct Located {
     store: Store,
     id: DirId,
-    /// When an object was last opened through it (see `close_idle`).
+    /// When an object was last opened through it (see `close_idle`), and when its
+    /// path was last seen to lead to it.
     used: Mutex<Instant>,
+    checked: Mutex<Instant>,
+}
+
+impl Located {
+    fn new(store: Store, id: DirId) -> Located {
+        Located {
+            store,
+            id,
+            used: Mutex::new(Instant::now()),
+            checked: Mutex::new(Instant::now()),
+        }
+    }
 }
 
 /// An opened copy of an object.
@@ -86,11 +104,7 @@ impl Disks {
                     continue;
                 };
                 let Ok(id) = store.root_id() else { continue };
-                let loc = Arc::new(Located {
-                    store,
-                    id,
-                    used: Mutex::new(Instant::now()),
-                });
+                let loc = Arc::new(Located::new(store, id));
                 self.stores.lock().unwrap().insert(d.id, loc.clone());
                 if self.is_failed(d.id, id) {
                     suspects.push((d, loc));
@@ -125,22 +139,29 @@ impl Disks {
         }
     }
 
-    /// The cached store of `disk` if its path still leads to the folder we hold.
+    /// The cached store of `disk` if its path still leads to the folder we hold
+    /// (checked again after `RECHECK`).
     fn cached(&self, disk: i64) -> Option<Arc<Located>> {
         let loc = self.stores.lock().unwrap().get(&disk).cloned()?;
-        let same = std::fs::metadata(loc.store.root())
-            .map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                (m.dev(), m.ino()) == loc.id
-            })
-            .unwrap_or(false);
-        if same {
-            *loc.used.lock().unwrap() = Instant::now();
-            Some(loc)
-        } else {
-            self.stores.lock().unwrap().remove(&disk);
-            None
+        let now = Instant::now();
+        let mut checked = loc.checked.lock().unwrap();
+        if now.duration_since(*checked) >= RECHECK {
+            let same = std::fs::metadata(loc.store.root())
+                .map(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    (m.dev(), m.ino()) == loc.id
+                })
+                .unwrap_or(false);
+            if !same {
+                drop(checked);
+                self.stores.lock().unwrap().remove(&disk);
+                return None;
+            }
+            *checked = now;
         }
+        drop(checked);
+        *loc.used.lock().unwrap() = now;
+        Some(loc)
     }
 
     /// Closes the stores no object was opened through for `idle`, so that their disks
@@ -160,8 +181,8 @@ impl Disks {
     /// can be read (a dead disk often still answers `stat` from its caches).
     fn try_open(&self, d: &DiskRecord, loc: &Located, obj: &ObjectRef) -> Option<Copy> {
         let hex = crate::util::hex(&obj.hash);
-        let file = match loc.store.open_object(&obj.hash) {
-            Ok(f) => f,
+        let (file, len) = match loc.store.open_object_sized(&obj.hash) {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(
                     "disk {} is connected but lacks object {hex}; run `dsbfs verify {}`",
@@ -175,22 +196,14 @@ impl Disks {
                 return None;
             }
         };
-        let len = file.metadata().map(|m| m.len());
-        match len {
-            Ok(len) if len == obj.size => {}
-            Ok(len) => {
-                tracing::warn!(
-                    "object {hex} on disk {} has {len} bytes instead of {}; not using it (run `dsbfs verify {}`)",
-                    d.name,
-                    obj.size,
-                    d.name
-                );
-                return None;
-            }
-            Err(e) => {
-                self.failed_open(d, loc, &e);
-                return None;
-            }
+        if len != obj.size {
+            tracing::warn!(
+                "object {hex} on disk {} has {len} bytes instead of {}; not using it (run `dsbfs verify {}`)",
+                d.name,
+                obj.size,
+                d.name
+            );
+            return None;
         }
         if obj.size > 0 {
             let mut b = [0u8; 1];

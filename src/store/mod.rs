@@ -141,16 +141,19 @@ impl Store {
 
     /// Opens an object for reading; it must be a regular file inside the store.
     pub fn open_object(&self, hash: &[u8; 32]) -> std::io::Result<File> {
+        self.open_object_sized(hash).map(|(f, _)| f)
+    }
+
+    /// Opens an object for reading, with its length (from the same `fstat` that
+    /// checked it is a regular file: the mount does this for every file it opens).
+    pub fn open_object_sized(&self, hash: &[u8; 32]) -> std::io::Result<(File, u64)> {
         let dir = self.fan(hash, false)?;
         open_file_in(dir, &object_name(hash).1)
     }
 
     /// The size of an object if it is present.
     pub fn object_size(&self, hash: &[u8; 32]) -> Option<u64> {
-        self.open_object(hash)
-            .and_then(|f| f.metadata())
-            .map(|m| m.len())
-            .ok()
+        self.open_object_sized(hash).map(|(_, len)| len).ok()
     }
 
     /// Copies `src` into the store under a temporary name, hashing as it writes. The
@@ -164,8 +167,8 @@ impl Store {
     ) -> Result<Written> {
         let dir = self.fan(hash, true).map_err(|e| write_error(e.into()))?;
         let name = object_name(hash).1;
-        let present = open_file_in(dir, &name).and_then(|f| f.metadata());
-        if present.is_ok_and(|m| m.len() == size) {
+        let present = open_file_in(dir, &name);
+        if present.is_ok_and(|(_, len)| len == size) {
             return Ok(Written::Present);
         }
         let tmp = format!("{TMP_PREFIX}{name}-{}", self.pid);
@@ -359,13 +362,14 @@ impl Store {
     }
 }
 
-/// Opens `name` in `dir` for reading; it must be a regular file.
-fn open_file_in(dir: &OwnedFd, name: &str) -> std::io::Result<File> {
+/// Opens `name` in `dir` for reading, with its length; it must be a regular file.
+fn open_file_in(dir: &OwnedFd, name: &str) -> std::io::Result<(File, u64)> {
     let f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    Ok(f)
+    Ok((f, meta.len()))
 }
 
 /// Copies `src` to `out` and returns the SHA-256 and length of what went through. A
