@@ -4,6 +4,7 @@
 //! - `options`: `-o` parsing (pure; shared with the `mount.dsbfs` helper)
 //! - `attr`: catalog nodes to kernel attributes, name and permission checks
 //! - `view`: the scan being shown, connection pool and node cache
+//! - `read_ahead`: which folders to list ahead of a walk, and when to stop
 //! - `disks`: finding a connected copy of an object, and noticing disks come and go
 //! - `handles`: open files and reads that detect a failing copy
 //! - `work`: the disk threads, requests first and work ahead capped
@@ -19,6 +20,7 @@ pub mod filesystem;
 pub mod handles;
 pub mod idle;
 pub mod options;
+pub mod read_ahead;
 pub mod run;
 pub mod view;
 pub mod work;

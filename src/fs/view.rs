@@ -2,6 +2,7 @@
 //! pool of read-only connections (a `Connection` is not `Sync`; each request thread
 //! borrows one), with a bounded cache of recently seen nodes.
 
+use super::read_ahead::ReadAhead;
 use crate::catalog::tree::At;
 use crate::catalog::view::{Node, Totals};
 use crate::catalog::{Catalog, Kind};
@@ -9,6 +10,7 @@ use anyhow::{Result, bail};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Nodes kept in memory (about 200 bytes each); the kernel caches far more itself.
@@ -17,8 +19,9 @@ const NODE_CACHE: usize = 32 * 1024;
 const PAGE_LEN: u32 = 256;
 /// Folders whose latest listing page is kept (at most `PAGE_LEN` nodes each).
 const PAGE_CACHE: usize = 256;
-/// Subfolders waiting to be listed ahead of the kernel; more are not queued.
-const READ_AHEAD_QUEUE: usize = 256;
+/// Folders listed ahead that the kernel has not asked for yet, at most: well below
+/// `PAGE_CACHE`, so what is listed ahead stays until it is asked for.
+const UNASKED_MAX: usize = PAGE_CACHE / 2;
 
 /// A run of a folder's children in name order, as one catalog query returned it.
 pub struct Page {
@@ -27,8 +30,10 @@ pub struct Page {
     pub children: Vec<(Vec<u8>, Arc<Node>)>,
     /// Whether the folder has no children after this page.
     pub last: bool,
-    /// Whether this page's subfolders were queued to be listed ahead.
-    read_ahead: std::sync::atomic::AtomicBool,
+    /// Whether the read-ahead thread listed it (before the kernel asked).
+    listed_ahead: bool,
+    /// Whether the kernel asked for this page (as a folder's first).
+    asked: AtomicBool,
 }
 
 impl Page {
@@ -54,7 +59,7 @@ pub struct View {
     pages: Mutex<LruCache<u64, Arc<Page>>>,
     totals: OnceLock<Totals>,
     /// Folders to list ahead of the kernel (see `start_read_ahead`).
-    read_ahead: OnceLock<crossbeam_channel::Sender<u64>>,
+    read_ahead: Arc<ReadAhead>,
 }
 
 /// A connection borrowed from the pool; it goes back on drop.
@@ -103,32 +108,36 @@ impl View {
             nodes: Mutex::new(LruCache::new(NonZeroUsize::new(NODE_CACHE).unwrap())),
             pages: Mutex::new(LruCache::new(NonZeroUsize::new(PAGE_CACHE).unwrap())),
             totals: OnceLock::new(),
-            read_ahead: OnceLock::new(),
+            read_ahead: Arc::new(ReadAhead::new(UNASKED_MAX)),
         })
     }
 
-    /// Starts a thread that lists the subfolders of each folder the kernel lists, while
-    /// the kernel is still busy with that folder's entries: a walk (`find`, `du`,
-    /// `rsync`) then finds the next folder's first page ready, and the catalog queries
-    /// run on a core that would otherwise wait.
+    /// Starts a thread that lists folders ahead of the kernel, depth first from each
+    /// folder the kernel lists, while the kernel is still busy with entries it has: a
+    /// walk (`find`, `du`, `rsync`) then finds the next folder's first page ready, and
+    /// the catalog queries run on a core that would otherwise wait. It stays at most
+    /// `UNASKED_MAX` folders ahead, so browsing one folder lists only a few more.
     pub fn start_read_ahead(self: &Arc<Self>) {
-        let (tx, rx) = crossbeam_channel::bounded::<u64>(READ_AHEAD_QUEUE);
         let view = Arc::downgrade(self);
+        let read_ahead = self.read_ahead.clone();
         let spawned = std::thread::Builder::new()
             .name("dsbfs-read-ahead".into())
             .spawn(move || {
-                for folder in rx {
+                while let Some(folder) = read_ahead.next() {
                     let Some(view) = view.upgrade() else { break };
-                    if !view.pages.lock().unwrap().contains(&folder) {
-                        let _ = view.fetch_page(folder, 0);
+                    let cached = view.pages.lock().unwrap().contains(&folder);
+                    let page = (!cached)
+                        .then(|| view.fetch_page(folder, 0, true).ok())
+                        .flatten();
+                    read_ahead.listed(page.is_some());
+                    if let Some(page) = page {
+                        read_ahead.plan_first(subfolders(&page));
                     }
                 }
             });
-        match spawned {
-            Ok(_) => {
-                let _ = self.read_ahead.set(tx);
-            }
-            Err(e) => tracing::debug!("no thread to list folders ahead: {e}"),
+        if let Err(e) = spawned {
+            tracing::debug!("no thread to list folders ahead: {e}");
+            self.read_ahead.stop();
         }
     }
 
@@ -182,24 +191,37 @@ impl View {
     /// the first): a page and the index in it where they start. An empty rest of a
     /// page that is `last` means the folder has nothing more.
     pub fn children_after(&self, parent: u64, after: i64) -> Result<(Arc<Page>, usize)> {
-        let cached = self.pages.lock().unwrap().get(&parent).cloned();
-        let (page, start) = match cached {
-            Some(page)
-                if let Some(start) = page.position_after(after)
-                    && (start < page.children.len() || page.last) =>
-            {
-                (page, start)
+        let (page, start) = match self.cached_page(parent, after) {
+            Some(found) => found,
+            None if after == 0 => {
+                self.read_ahead.wait_for(parent);
+                match self.cached_page(parent, after) {
+                    Some(found) => found,
+                    None => (self.fetch_page(parent, after, false)?, 0),
+                }
             }
-            _ => (self.fetch_page(parent, after)?, 0),
+            None => (self.fetch_page(parent, after, false)?, 0),
         };
-        if page.after == 0 && start == 0 {
-            self.read_ahead_subfolders(&page);
+        if page.after == 0 && start == 0 && !page.asked.swap(true, Ordering::Relaxed) {
+            if page.listed_ahead {
+                self.read_ahead.settled();
+            } else {
+                self.read_ahead.missed();
+            }
+            self.read_ahead.plan_first(subfolders(&page));
         }
         Ok((page, start))
     }
 
+    /// The cached page holding the children of `parent` after entry `after`, if any.
+    fn cached_page(&self, parent: u64, after: i64) -> Option<(Arc<Page>, usize)> {
+        let page = self.pages.lock().unwrap().get(&parent).cloned()?;
+        let start = page.position_after(after)?;
+        (start < page.children.len() || page.last).then_some((page, start))
+    }
+
     /// Queries a page of `parent`'s children after entry `after` and keeps it.
-    fn fetch_page(&self, parent: u64, after: i64) -> Result<Arc<Page>> {
+    fn fetch_page(&self, parent: u64, after: i64, listed_ahead: bool) -> Result<Arc<Page>> {
         let Ok(folder) = i64::try_from(parent) else {
             bail!("no folder {parent}");
         };
@@ -213,28 +235,17 @@ impl View {
             after,
             last: children.len() < PAGE_LEN as usize,
             children,
-            read_ahead: Default::default(),
+            listed_ahead,
+            asked: AtomicBool::new(false),
         });
-        self.pages.lock().unwrap().put(parent, page.clone());
-        Ok(page)
-    }
-
-    /// Queues the subfolders of a first page the kernel asked for, once per page.
-    fn read_ahead_subfolders(&self, page: &Page) {
-        let Some(tx) = self.read_ahead.get() else {
-            return;
-        };
-        if page
-            .read_ahead
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        let dropped = self.pages.lock().unwrap().push(parent, page.clone());
+        if let Some((_, old)) = dropped
+            && old.listed_ahead
+            && !old.asked.load(Ordering::Relaxed)
         {
-            return;
+            self.read_ahead.settled();
         }
-        for (_, n) in page.children.iter().filter(|(_, n)| n.kind == Kind::Dir) {
-            if tx.try_send(n.ino).is_err() {
-                break;
-            }
-        }
+        Ok(page)
     }
 
     /// Counts for `statfs`, computed once (the snapshot does not change).
@@ -262,6 +273,20 @@ impl View {
         }
         n
     }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        self.read_ahead.stop();
+    }
+}
+
+/// The subfolders on a page, in name order.
+fn subfolders(page: &Page) -> impl DoubleEndedIterator<Item = u64> + '_ {
+    page.children
+        .iter()
+        .filter(|(_, n)| n.kind == Kind::Dir)
+        .map(|(_, n)| n.ino)
 }
 
 /// The most of a catalog `warm_up` reads: about two million files' worth.
