@@ -61,6 +61,12 @@ const NODE_COLS: &str = "
          ELSE e.id END,
     e.parent, e.name";
 
+/// What every child must be: not the root (entry 1) nor its own folder, and with an
+/// id that makes a valid inode number and readdir cookie. A crafted catalog could
+/// otherwise make a listing start over (entry 0 is cookie 2, which means "from the
+/// start") or contain itself, and walkers never end.
+const CHILD: &str = "e.id > 1 AND e.id <> e.parent";
+
 fn node_cols(at: At) -> String {
     NODE_COLS
         .replace("{pc}", &at.predicate_for("cv"))
@@ -115,7 +121,8 @@ impl Catalog {
     pub fn node_lookup(&self, parent: i64, name: &[u8], at: At) -> Result<Option<Node>> {
         let sql = format!(
             "SELECT {} FROM entries e JOIN versions v ON v.entry = e.id AND {}
-             LEFT JOIN objects o ON o.id = v.object WHERE e.parent = ?1 AND e.name = ?2",
+             LEFT JOIN objects o ON o.id = v.object
+             WHERE e.parent = ?1 AND e.name = ?2 AND {CHILD}",
             node_cols(at),
             at.predicate()
         );
@@ -138,7 +145,7 @@ impl Catalog {
         let sql = format!(
             "SELECT {} FROM entries e JOIN versions v ON v.entry = e.id AND {}
              LEFT JOIN objects o ON o.id = v.object
-             WHERE e.parent = ?1
+             WHERE e.parent = ?1 AND {CHILD}
                AND (?2 = 0 OR e.name > (SELECT a.name FROM entries a WHERE a.id = ?2 AND a.parent = ?1))
              ORDER BY e.name LIMIT ?3",
             node_cols(at),
@@ -262,6 +269,33 @@ mod tests {
             )
             .unwrap();
         assert!(cat.entry_path(100).unwrap().len() > 4096);
+    }
+
+    #[test]
+    fn crafted_entries_that_would_loop_a_listing_are_not_children() {
+        let (_d, cat) = sample();
+        let at = At::Scan(1);
+        let a = cat.node_lookup(1, b"a", at).unwrap().unwrap();
+        let before = cat.node_children(a.entry, at, 0, 100).unwrap().len();
+        // Entry 0 and a negative id (cookies 2 and 1: "from the start"), and a folder
+        // holding itself, all with a version in the shown scan.
+        cat.conn()
+            .execute_batch(&format!(
+                "INSERT INTO entries(id, parent, name) VALUES (0, {a}, X'30'), (-5, {a}, X'31'), (500, 500, X'32');
+                 INSERT INTO versions(entry, first_scan, end_scan, kind, mode, uid, gid, mtime_ns, size)
+                   SELECT e.id, v.first_scan, v.end_scan, v.kind, v.mode, v.uid, v.gid, v.mtime_ns, v.size
+                   FROM entries e, versions v WHERE e.id IN (0, -5, 500) AND v.entry = {a};",
+                a = a.entry
+            ))
+            .unwrap();
+        assert_eq!(
+            cat.node_children(a.entry, at, 0, 100).unwrap().len(),
+            before
+        );
+        assert!(cat.node_lookup(a.entry, b"0", at).unwrap().is_none());
+        assert!(cat.node_lookup(a.entry, b"1", at).unwrap().is_none());
+        assert!(cat.node_children(500, at, 0, 100).unwrap().is_empty());
+        assert!(cat.node_lookup(500, b"2", at).unwrap().is_none());
     }
 
     #[test]

@@ -208,6 +208,7 @@ mod tests {
         let copy = Copy {
             disk: 1,
             disk_name: "usb".into(),
+            dir: (1, 2),
             file: tempfile::tempfile().unwrap(),
         };
         assert_eq!(ahead.claim([5]), [5]);

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Device and inode of a disk's folder.
-type DirId = (u64, u64);
+pub type DirId = (u64, u64);
 
 /// How long a check that a disk's path still leads to its folder holds: a copy of
 /// thousands of small files then costs a `stat` of the disk's folder every quarter
@@ -50,6 +50,8 @@ impl Located {
 pub struct Copy {
     pub disk: i64,
     pub disk_name: String,
+    /// The disk's folder, as found when the copy was opened.
+    pub dir: DirId,
     pub file: File,
 }
 
@@ -126,16 +128,22 @@ impl Disks {
         None
     }
 
-    /// Records that `disk` failed while serving `file` (a read error): it is used again
-    /// only when nothing else holds an object, or once it is found at a new place.
-    pub fn mark_failed(&self, disk: i64, name: &str, why: &std::io::Error) {
-        let loc = self.stores.lock().unwrap().remove(&disk);
-        if let Some(loc) = loc {
+    /// Records that the disk of `copy` failed a read: it is used again only when
+    /// nothing else holds an object, or once it is found at a new place. This holds
+    /// also when its store was closed as idle meanwhile (reads do not keep it open).
+    pub fn mark_failed(&self, copy: &Copy, why: &std::io::Error) {
+        {
+            let mut stores = self.stores.lock().unwrap();
+            if stores.get(&copy.disk).is_some_and(|loc| loc.id == copy.dir) {
+                stores.remove(&copy.disk);
+            }
+        }
+        let before = self.failed.lock().unwrap().insert(copy.disk, copy.dir);
+        if before != Some(copy.dir) {
             tracing::warn!(
-                "disk {name} at {} failed ({why}); using other copies while it stays like this",
-                loc.store.root().display()
+                "disk {} failed ({why}); using other copies while it stays like this",
+                copy.disk_name
             );
-            self.failed.lock().unwrap().insert(disk, loc.id);
         }
     }
 
@@ -215,6 +223,7 @@ impl Disks {
         Some(Copy {
             disk: d.id,
             disk_name: d.name.clone(),
+            dir: loc.id,
             file,
         })
     }
@@ -227,5 +236,26 @@ impl Disks {
         );
         self.stores.lock().unwrap().remove(&d.id);
         self.failed.lock().unwrap().insert(d.id, loc.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_read_is_remembered_also_once_the_store_was_closed_as_idle() {
+        let disks = Disks::new(Vec::new());
+        let copy = Copy {
+            disk: 3,
+            disk_name: "usb".into(),
+            dir: (8, 42),
+            file: tempfile::tempfile().unwrap(),
+        };
+        // Nothing located or cached: the store was closed 2 s after the last open.
+        disks.mark_failed(&copy, &std::io::Error::from_raw_os_error(libc::EIO));
+        assert!(disks.is_failed(3, (8, 42)));
+        // The same disk found anew elsewhere (remounted) is no longer suspect.
+        assert!(!disks.is_failed(3, (9, 42)));
     }
 }

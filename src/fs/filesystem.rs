@@ -187,21 +187,11 @@ impl Core {
 
     /// Makes a handle that reads `copy`, handing it to the kernel where it can read it.
     fn open_copy(&self, node: &Node, obj: ObjectRef, copy: Copy, reply: ReplyOpen) {
-        let Copy {
-            disk,
-            disk_name,
-            file,
-        } = copy;
-        let file = Arc::new(file);
-        let source = Source {
-            disk,
-            disk_name,
-            file: file.clone(),
-        };
+        let source: Source = Arc::new(copy);
         if self.passthrough.load(Ordering::Relaxed) {
             match self
                 .handles
-                .backing_for(node.ino, || reply.open_backing(file.as_ref()))
+                .backing_for(node.ino, || reply.open_backing(&source.file))
             {
                 Ok(backing) => {
                     tracing::debug!(
@@ -339,7 +329,7 @@ impl Core {
                     Err(e) => e,
                 };
                 if err.kind() != std::io::ErrorKind::UnexpectedEof {
-                    self.disks.mark_failed(src.disk, &src.disk_name, &err);
+                    self.disks.mark_failed(&src, &err);
                 }
                 let exclude = of.note_failure(src.disk);
                 let path = self.view.path_of(of.entry);
@@ -358,11 +348,7 @@ impl Core {
                             src.disk_name,
                             c.disk_name
                         );
-                        of.switch_to(Source {
-                            disk: c.disk,
-                            disk_name: c.disk_name,
-                            file: Arc::new(c.file),
-                        });
+                        of.switch_to(Arc::new(c));
                     }
                     None => {
                         tracing::error!(

@@ -2,6 +2,7 @@
 //! are immutable, so one descriptor serves every read), and, with passthrough, the
 //! kernel's backing id for its inode.
 
+use super::disks::Copy;
 use crate::catalog::view::ObjectRef;
 use fuser::BackingId;
 use std::collections::HashMap;
@@ -9,18 +10,13 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The handle of files without content: nothing to open, reads are empty.
 pub const EMPTY_FH: u64 = 0;
 
 /// Where an open file currently reads from.
-#[derive(Clone)]
-pub struct Source {
-    pub disk: i64,
-    pub disk_name: String,
-    pub file: Arc<File>,
-}
+pub type Source = Arc<Copy>;
 
 pub struct OpenFile {
     pub ino: u64,
@@ -107,8 +103,9 @@ pub struct Handles {
     next: AtomicU64,
     open: Mutex<HashMap<u64, Arc<OpenFile>>>,
     /// One backing id per inode while any handle holds it: the kernel refuses two
-    /// different backing files for one inode.
-    backing: Mutex<HashMap<u64, Arc<BackingId>>>,
+    /// different backing files for one inode. Only handles hold it (an open that is
+    /// still replying may release last), so it closes with the last of them.
+    backing: Mutex<HashMap<u64, Weak<BackingId>>>,
 }
 
 impl Default for Handles {
@@ -132,14 +129,14 @@ impl Handles {
         self.open.lock().unwrap().get(&fh).cloned()
     }
 
-    /// Forgets a handle, and its inode's backing id once no handle uses it.
+    /// Forgets a handle; its inode's backing id closes when nothing holds it.
     pub fn remove(&self, fh: u64) {
         let f = self.open.lock().unwrap().remove(&fh);
         if let Some(f) = f {
             let ino = f.ino;
-            let mut backing = self.backing.lock().unwrap();
             drop(f);
-            if backing.get(&ino).is_some_and(|b| Arc::strong_count(b) == 1) {
+            let mut backing = self.backing.lock().unwrap();
+            if backing.get(&ino).is_some_and(|b| b.strong_count() == 0) {
                 backing.remove(&ino);
             }
         }
@@ -152,11 +149,13 @@ impl Handles {
         make: impl FnOnce() -> std::io::Result<BackingId>,
     ) -> std::io::Result<Arc<BackingId>> {
         let mut backing = self.backing.lock().unwrap();
-        if let Some(b) = backing.get(&ino) {
-            return Ok(b.clone());
+        if let Some(b) = backing.get(&ino).and_then(Weak::upgrade) {
+            return Ok(b);
         }
+        // Ids whose last handle released while its open was still replying.
+        backing.retain(|_, b| b.strong_count() > 0);
         let b = Arc::new(make()?);
-        backing.insert(ino, b.clone());
+        backing.insert(ino, Arc::downgrade(&b));
         Ok(b)
     }
 
@@ -201,11 +200,12 @@ mod tests {
                     hash: [0; 32],
                     size: 0,
                 },
-                Source {
+                Arc::new(Copy {
                     disk: 1,
                     disk_name: "d".into(),
-                    file: Arc::new(tempfile::tempfile().unwrap()),
-                },
+                    dir: (1, 2),
+                    file: tempfile::tempfile().unwrap(),
+                }),
                 None,
             )
         };

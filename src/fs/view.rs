@@ -20,7 +20,7 @@ const PAGE_LEN: u32 = 256;
 /// Folders whose latest listing page is kept (at most `PAGE_LEN` nodes each).
 const PAGE_CACHE: usize = 256;
 /// Folders listed ahead that the kernel has not asked for yet, at most: well below
-/// `PAGE_CACHE`, so what is listed ahead stays until it is asked for.
+/// `PAGE_CACHE`, so that listing ahead does not push out what it listed before.
 const UNASKED_MAX: usize = PAGE_CACHE / 2;
 
 /// A run of a folder's children in name order, as one catalog query returned it.

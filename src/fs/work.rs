@@ -38,12 +38,14 @@ impl Jobs {
 pub struct DiskWork {
     queue: Arc<(Mutex<Jobs>, Condvar)>,
     started: usize,
+    ahead_max: usize,
 }
 
 impl DiskWork {
     pub fn start(threads: usize) -> DiskWork {
         let threads = threads.max(1);
-        let ahead_max = (threads * 3 / 4).max(1);
+        // Always one thread left for requests: with a single thread, no work ahead.
+        let ahead_max = (threads * 3 / 4).max(1).min(threads - 1);
         let queue: Arc<(Mutex<Jobs>, Condvar)> = Arc::default();
         let mut started = 0;
         for i in 0..threads {
@@ -73,7 +75,11 @@ impl DiskWork {
                 Err(e) => tracing::warn!("cannot start a disk thread: {e}"),
             }
         }
-        DiskWork { queue, started }
+        DiskWork {
+            queue,
+            started,
+            ahead_max,
+        }
     }
 
     /// Runs a request's `job` on a disk thread (here, when none could be started).
@@ -84,10 +90,10 @@ impl DiskWork {
         self.push(|jobs| jobs.requests.push_back(Box::new(job)));
     }
 
-    /// Queues work ahead of the readers, behind every request; without disk threads
-    /// it is not done at all.
+    /// Queues work ahead of the readers, behind every request; without a disk thread
+    /// to spare for it, it is not done at all.
     pub fn run_ahead(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        if self.started == 0 {
+        if self.started == 0 || self.ahead_max == 0 {
             return false;
         }
         self.push(|jobs| jobs.ahead.push_back(Box::new(job)));
@@ -131,6 +137,12 @@ mod tests {
         jobs.ahead_running -= 1;
         jobs.next(1).unwrap().0();
         assert_eq!(*order.lock().unwrap(), [3, 1, 2]);
+    }
+
+    #[test]
+    fn a_single_thread_is_kept_for_requests() {
+        assert!(!DiskWork::start(1).run_ahead(|| {}));
+        assert!(DiskWork::start(2).run_ahead(|| {}));
     }
 
     #[test]

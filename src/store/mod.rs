@@ -33,9 +33,24 @@ pub struct Identity {
     pub uuid: String,
 }
 
-/// Reads the identity file in `root`, if there is a valid one.
+/// The largest identity file read: a real one is about 150 bytes.
+const IDENTITY_MAX: u64 = 64 << 10;
+
+/// Reads the identity file in `root`, if there is a valid one. Every mount point is
+/// asked, so a crafted one must not hang or exhaust dsbfs: a symlink, FIFO or device
+/// there is no identity, and at most `IDENTITY_MAX` bytes are read.
 pub fn read_identity(root: &Path) -> Option<Identity> {
-    let text = std::fs::read(root.join(IDENTITY_FILE)).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(root.join(IDENTITY_FILE))
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(IDENTITY_MAX).read_to_end(&mut text).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
@@ -363,8 +378,15 @@ impl Store {
 }
 
 /// Opens `name` in `dir` for reading, with its length; it must be a regular file.
+/// `O_NONBLOCK` keeps a FIFO planted in a crafted store from blocking the open (it has
+/// no effect on regular files).
 fn open_file_in(dir: &OwnedFd, name: &str) -> std::io::Result<(File, u64)> {
-    let f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
+    let f = File::from(open_beneath(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+        0,
+    )?);
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
@@ -658,6 +680,46 @@ mod tests {
         std::fs::remove_dir_all(d.path().join(OBJECTS_DIR)).unwrap();
         std::os::unix::fs::symlink("/etc", d.path().join(OBJECTS_DIR)).unwrap();
         assert!(s.open_object(&h).is_err());
+    }
+
+    #[test]
+    fn a_fifo_planted_as_an_object_or_identity_does_not_block() {
+        let (d, s) = store();
+        let h = crate::scan::hash::sha256(b"x");
+        let (fan, name) = object_name(&h);
+        std::fs::create_dir_all(d.path().join(OBJECTS_DIR).join(&fan)).unwrap();
+        let fifo = |p: &Path| nix::unistd::mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap();
+        fifo(&d.path().join(OBJECTS_DIR).join(&fan).join(&name));
+        // Without a writer, a blocking open of a FIFO would never return.
+        let err = s.open_object(&h).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        std::fs::remove_file(d.path().join(IDENTITY_FILE)).unwrap();
+        fifo(&d.path().join(IDENTITY_FILE));
+        assert_eq!(read_identity(d.path()), None);
+    }
+
+    #[test]
+    fn a_crafted_identity_file_is_not_followed_nor_read_whole() {
+        let (d, _s) = store();
+        let id = d.path().join(IDENTITY_FILE);
+        let real = read_identity(d.path()).unwrap();
+        // A symlink to a real identity elsewhere, or to an endless device.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::copy(&id, elsewhere.path().join("id.json")).unwrap();
+        std::fs::remove_file(&id).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("id.json"), &id).unwrap();
+        assert_eq!(read_identity(d.path()), None);
+        std::fs::remove_file(&id).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &id).unwrap();
+        assert_eq!(read_identity(d.path()), None);
+        // Reading stops at the limit: what lies past it (here, what would make the
+        // JSON invalid) is never read.
+        std::fs::remove_file(&id).unwrap();
+        let mut big = serde_json::to_vec(&real).unwrap();
+        big.resize(IDENTITY_MAX as usize, b' ');
+        big.extend_from_slice(b"not json");
+        std::fs::write(&id, &big).unwrap();
+        assert_eq!(read_identity(d.path()), Some(real));
     }
 
     #[test]
