@@ -36,22 +36,29 @@ pub struct Identity {
 /// The largest identity file read: a real one is about 150 bytes.
 const IDENTITY_MAX: u64 = 64 << 10;
 
-/// Reads the identity file in `root`, if there is a valid one. Every mount point is
-/// asked, so a crafted one must not hang or exhaust dsbfs: a symlink, FIFO or device
-/// there is no identity, and at most `IDENTITY_MAX` bytes are read.
+/// Reads the identity file in `root`, if there is a valid one (every mount point is
+/// asked this).
 pub fn read_identity(root: &Path) -> Option<Identity> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(root.join(IDENTITY_FILE))
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
+    let dir = open_dir(root).ok()?;
+    serde_json::from_slice(&identity_text(&dir).ok()?).ok()
+}
+
+/// The bytes of the identity file in `dir`. A crafted disk must not hang or exhaust
+/// dsbfs: a symlink, FIFO or device there is no identity (see `open_file_in`), and at
+/// most `IDENTITY_MAX` bytes are read.
+fn identity_text(dir: &OwnedFd) -> std::io::Result<Vec<u8>> {
+    let (f, _) = open_file_in(dir, IDENTITY_FILE)?;
     let mut text = Vec::new();
-    f.take(IDENTITY_MAX).read_to_end(&mut text).ok()?;
-    serde_json::from_slice(&text).ok()
+    f.take(IDENTITY_MAX).read_to_end(&mut text)?;
+    Ok(text)
+}
+
+fn open_dir(path: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 pub fn write_identity(root: &Path, id: &Identity) -> Result<()> {
@@ -95,12 +102,8 @@ pub struct Staged {
 
 impl Store {
     pub fn open(root: &Path) -> Result<Store> {
-        let root_fd = nix::fcntl::open(
-            root,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("cannot open disk folder {}", root.display()))?;
+        let root_fd = open_dir(root)
+            .with_context(|| format!("cannot open disk folder {}", root.display()))?;
         Ok(Store {
             root: root.to_owned(),
             root_fd,
@@ -115,10 +118,8 @@ impl Store {
 
     /// The identity read through the held descriptor.
     pub fn identity(&self) -> Result<Identity> {
-        let fd = open_beneath(&self.root_fd, IDENTITY_FILE, OFlag::O_RDONLY, 0)
+        let text = identity_text(&self.root_fd)
             .with_context(|| format!("no dsbfs identity in {}", self.root.display()))?;
-        let mut text = Vec::new();
-        File::from(fd).read_to_end(&mut text)?;
         serde_json::from_slice(&text)
             .with_context(|| format!("damaged identity file in {}", self.root.display()))
     }
@@ -665,17 +666,20 @@ mod tests {
         );
     }
 
+    /// Where the object of `h` lives in the store at `root`, its fan-out folder made:
+    /// the place a crafted disk plants something else.
+    fn object_path(root: &Path, h: &[u8; 32]) -> PathBuf {
+        let (fan, name) = object_name(h);
+        let dir = root.join(OBJECTS_DIR).join(fan);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
     #[test]
     fn a_symlinked_object_on_a_crafted_disk_is_not_followed() {
         let (d, s) = store();
         let h = crate::scan::hash::sha256(b"x");
-        let (fan, name) = object_name(&h);
-        std::fs::create_dir_all(d.path().join(OBJECTS_DIR).join(&fan)).unwrap();
-        std::os::unix::fs::symlink(
-            "/etc/passwd",
-            d.path().join(OBJECTS_DIR).join(&fan).join(&name),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", object_path(d.path(), &h)).unwrap();
         assert!(s.open_object(&h).is_err());
         std::fs::remove_dir_all(d.path().join(OBJECTS_DIR)).unwrap();
         std::os::unix::fs::symlink("/etc", d.path().join(OBJECTS_DIR)).unwrap();
@@ -686,16 +690,15 @@ mod tests {
     fn a_fifo_planted_as_an_object_or_identity_does_not_block() {
         let (d, s) = store();
         let h = crate::scan::hash::sha256(b"x");
-        let (fan, name) = object_name(&h);
-        std::fs::create_dir_all(d.path().join(OBJECTS_DIR).join(&fan)).unwrap();
         let fifo = |p: &Path| nix::unistd::mkfifo(p, Mode::from_bits_truncate(0o600)).unwrap();
-        fifo(&d.path().join(OBJECTS_DIR).join(&fan).join(&name));
+        fifo(&object_path(d.path(), &h));
         // Without a writer, a blocking open of a FIFO would never return.
         let err = s.open_object(&h).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         std::fs::remove_file(d.path().join(IDENTITY_FILE)).unwrap();
         fifo(&d.path().join(IDENTITY_FILE));
         assert_eq!(read_identity(d.path()), None);
+        assert!(s.identity().is_err());
     }
 
     #[test]
