@@ -132,14 +132,7 @@ impl Disks {
     /// nothing else holds an object, or once it is found at a new place. This holds
     /// also when its store was closed as idle meanwhile (reads do not keep it open).
     pub fn mark_failed(&self, copy: &Copy, why: &std::io::Error) {
-        {
-            let mut stores = self.stores.lock().unwrap();
-            if stores.get(&copy.disk).is_some_and(|loc| loc.id == copy.dir) {
-                stores.remove(&copy.disk);
-            }
-        }
-        let before = self.failed.lock().unwrap().insert(copy.disk, copy.dir);
-        if before != Some(copy.dir) {
+        if self.suspect(copy.disk, copy.dir) {
             tracing::warn!(
                 "disk {} failed ({why}); using other copies while it stays like this",
                 copy.disk_name
@@ -234,8 +227,19 @@ impl Disks {
             d.name,
             loc.store.root().display()
         );
-        self.stores.lock().unwrap().remove(&d.id);
-        self.failed.lock().unwrap().insert(d.id, loc.id);
+        self.suspect(d.id, loc.id);
+    }
+
+    /// Takes `disk` out of use while it is at `dir`: its store is dropped (if that is
+    /// the one cached) and it is tried last until found anew. Whether it is newly so.
+    fn suspect(&self, disk: i64, dir: DirId) -> bool {
+        {
+            let mut stores = self.stores.lock().unwrap();
+            if stores.get(&disk).is_some_and(|loc| loc.id == dir) {
+                stores.remove(&disk);
+            }
+        }
+        self.failed.lock().unwrap().insert(disk, dir) != Some(dir)
     }
 }
 

@@ -191,15 +191,17 @@ impl View {
     /// the first): a page and the index in it where they start. An empty rest of a
     /// page that is `last` means the folder has nothing more.
     pub fn children_after(&self, parent: u64, after: i64) -> Result<(Arc<Page>, usize)> {
-        let (page, start) = match self.cached_page(parent, after) {
-            Some(found) => found,
-            None if after == 0 => {
-                self.read_ahead.wait_for(parent);
-                match self.cached_page(parent, after) {
-                    Some(found) => found,
-                    None => (self.fetch_page(parent, after, false)?, 0),
-                }
+        // A first page may be being listed ahead right now: wait for it rather than
+        // list it again.
+        let found = self.cached_page(parent, after).or_else(|| {
+            if after != 0 {
+                return None;
             }
+            self.read_ahead.wait_for(parent);
+            self.cached_page(parent, after)
+        });
+        let (page, start) = match found {
+            Some(found) => found,
             None => (self.fetch_page(parent, after, false)?, 0),
         };
         if page.after == 0 && start == 0 && !page.asked.swap(true, Ordering::Relaxed) {
