@@ -1,0 +1,3 @@
+//! History: every finished scan is a snapshot; a retention policy decides which stay.
+
+pub mod retention;
