@@ -39,6 +39,7 @@ impl Catalog {
                 priority: r.get(4)?,
                 holders: holders.remove(&id).unwrap_or_default(),
                 needed: true,
+                history: false,
             });
         }
         let mut st = self
@@ -58,6 +59,7 @@ impl Catalog {
                     priority: 0,
                     holders: h,
                     needed: false,
+                    history: false,
                 });
             }
         }
