@@ -14,7 +14,7 @@ use retention::{Decision, Policy, Taken};
 use serde::{Deserialize, Serialize};
 
 /// Settings key of the mass-change guard.
-const GUARD: &str = "mass_change";
+pub const GUARD: &str = "mass_change";
 
 /// Fewest changed or vanished files that can raise the guard: below it, a small tree's
 /// ordinary edits would.
