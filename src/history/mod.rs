@@ -88,6 +88,30 @@ pub fn check_snapshot(cat: &Catalog, snapshot: i64) -> Result<Option<MassChange>
     Ok(Some(m))
 }
 
+/// Records what the snapshot `summary.scan` holds and changed, and raises the mass-change
+/// guard if it should. A clean scan counted as it went; one that was resumed or kept
+/// files it could not read is counted again from the versions.
+pub fn after_scan(cat: &Catalog, summary: &crate::scan::ScanSummary) -> Result<Option<MassChange>> {
+    let mut list = cat.snapshots()?;
+    if let Some(s) = list.iter_mut().find(|s| s.id == summary.scan) {
+        s.counts = (!summary.resumed && !summary.needs_attention()).then(|| counts::Counts {
+            files: summary.unchanged.files + summary.new.files + summary.changed.files,
+            bytes: summary.unchanged.bytes + summary.new.bytes + summary.changed.bytes,
+            new: summary.new.files,
+            changed: summary.changed.files,
+            deleted: summary.deleted.files,
+        });
+        if s.counts.is_some() {
+            cat.store_counts(std::slice::from_ref(s))?;
+        }
+    }
+    let raised = check_snapshot(cat, summary.scan)?;
+    if let Some(m) = &raised {
+        tracing::warn!("{}", m.describe());
+    }
+    Ok(raised)
+}
+
 /// A snapshot named on the command line: its id, `latest`, or a date or local time
 /// (`2026-12-01`, `2026-12-01T06:25`, `2026-12-01 06:25:59`) meaning the last snapshot
 /// taken at or before it (a date alone: before its end).

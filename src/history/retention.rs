@@ -173,6 +173,7 @@ pub struct Taken {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub id: i64,
+    pub time: i64,
     pub keep: bool,
     pub reasons: Vec<String>,
 }
@@ -269,6 +270,7 @@ pub fn apply(snapshots: &[Taken], policy: &Policy, tz: &TimeZone, now: i64) -> V
             }
             Decision {
                 id: s.id,
+                time: s.time,
                 keep: !reasons.is_empty(),
                 reasons,
             }

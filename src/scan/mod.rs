@@ -244,6 +244,7 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
     };
     cat.conn().execute_batch("PRAGMA foreign_keys=ON")?;
     outcome?;
+    crate::history::after_scan(cat, &s.summary)?;
     let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     s.progress.finish_and_clear();
     Ok(std::mem::take(&mut s.summary))
