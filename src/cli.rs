@@ -161,6 +161,9 @@ pub struct WhereArgs {
     /// Virtual paths of files (as `dsbfs ls` shows them)
     #[arg(required = true, add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub paths: Vec<PathBuf>,
+    /// Look in this snapshot: an id, `latest`, or a date or time [default: the current tree]
+    #[arg(long, value_name = "ID|DATE")]
+    pub snapshot: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -269,6 +272,10 @@ pub struct RestoreArgs {
     /// Print the smallest set of disks that holds the selection, in the order to plug them
     #[arg(long)]
     pub plan: bool,
+    /// Restore the tree of this snapshot: an id, `latest`, or a date or time (the last
+    /// snapshot at or before it) [default: the current tree]
+    #[arg(long, value_name = "ID|DATE")]
+    pub snapshot: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -35,6 +35,11 @@ fn two_snapshots(w: &World) {
     w.ok(["scan", "-q"]);
     w.ok(["disk", "add", "d", w.path("d").to_str().unwrap()]);
     w.ok(["backup", "d", "-q"]);
+    let orig = w.path("orig");
+    tool_ok(
+        "cp",
+        &["-a".as_ref(), w.path("src").as_os_str(), orig.as_os_str()],
+    );
     std::fs::remove_file(w.path("src/report.txt")).unwrap();
     std::fs::write(w.path("src/note.md"), NOTE_NEW).unwrap();
     std::fs::remove_dir_all(w.path("src/folder")).unwrap();
@@ -264,4 +269,61 @@ fn a_mass_change_keeps_released_history_until_the_user_forgets() {
         object(&w.path("d"), b"original 1\n").exists(),
         "kept snapshot 2 holds it"
     );
+}
+
+#[test]
+fn restore_and_where_read_a_past_snapshot() {
+    let w = World::new();
+    two_snapshots(&w);
+    w.ok(["backup", "d", "-q"]);
+    let out = w.path("out");
+    w.ok(["restore", out.to_str().unwrap(), "--snapshot", "1", "-q"]);
+    assert_eq!(tree_signature(&out), tree_signature(&w.path("orig")));
+    let rsync = tool_ok(
+        "rsync",
+        &[
+            "-a".as_ref(),
+            "-n".as_ref(),
+            "-i".as_ref(),
+            "-c".as_ref(),
+            format!("{}/", w.path("orig").display()).as_ref(),
+            format!("{}/", out.display()).as_ref(),
+        ],
+    );
+    assert!(rsync.is_empty(), "{}", String::from_utf8_lossy(&rsync));
+    // The current tree is what a plain restore gives.
+    let now = w.path("now");
+    w.ok(["restore", now.to_str().unwrap(), "-q"]);
+    assert_eq!(tree_signature(&now), tree_signature(&w.path("src")));
+    // A pattern within a snapshot; a date names the last snapshot before it.
+    let one = w.path("one");
+    w.ok([
+        "restore",
+        one.to_str().unwrap(),
+        "/folder",
+        "--snapshot",
+        "2999-01-01",
+    ]);
+    assert!(
+        !one.join("folder").exists(),
+        "the latest snapshot has no folder"
+    );
+    w.ok([
+        "restore",
+        one.to_str().unwrap(),
+        "/folder",
+        "--snapshot",
+        "1",
+    ]);
+    assert_eq!(std::fs::read(one.join("folder/a")).unwrap(), A);
+
+    let wh = w.json(["where", "/report.txt", "--snapshot", "1", "--json"]);
+    assert_eq!(wh[0]["sha256"], sha(REPORT));
+    assert_eq!(wh[0]["disks"][0]["disk"], "d");
+    let now = w.run(["where", "/report.txt", "--json"]);
+    let now: serde_json::Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_eq!(now[0]["error"], "not in the catalog");
+    let out = w.run(["where", "/report.txt", "--snapshot", "7"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no snapshot 7"));
 }

@@ -3,6 +3,7 @@
 use super::{Ctx, print_path_line};
 use crate::catalog::Kind;
 use crate::catalog::history::{Change, SnapshotRecord};
+use crate::catalog::tree::At;
 use crate::cli::{DiffArgs, ForgetArgs, JsonArgs, PolicyArgs, VersionsArgs};
 use crate::history::{self, retention};
 use crate::util::{display_bytes, format_size as sz, hex, normalize_vpath, path_bytes};
@@ -28,6 +29,16 @@ fn rfc3339(t: i64) -> String {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
     )
     .to_string()
+}
+
+/// The tree a `--snapshot` option names (None: the current tree).
+pub fn at(cat: &crate::catalog::Catalog, snapshot: Option<&str>) -> Result<At> {
+    match snapshot {
+        None => Ok(At::Current),
+        Some(spec) => history::resolve(&cat.snapshots()?, spec, &TimeZone::system())
+            .map(At::Scan)
+            .map_err(|e| crate::usage(e.to_string())),
+    }
 }
 
 /// Local time for people.
