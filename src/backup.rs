@@ -123,7 +123,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             ..Default::default()
         },
     )?;
-    let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = cat.checkpoint();
     if let Err(e) = cat.snapshot_to(&store.root().join(crate::store::CATALOG_COPY)) {
         run.report
             .errors
