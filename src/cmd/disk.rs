@@ -7,7 +7,7 @@ use crate::disks::{check_name, mount_rel};
 use crate::mounts::mounts;
 use crate::store::{FORMAT, Identity, read_identity, write_identity};
 use crate::usage;
-use crate::util::{format_size, parse_size};
+use crate::util::format_size;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -31,12 +31,8 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             force,
         } => {
             check_name(&name)?;
-            let cap = size
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|e| usage(e.to_string()))?;
-            if cat.disk(&name).is_ok() {
+            let cap = size.as_deref().map(super::size_arg).transpose()?;
+            if cat.disk(&name)?.is_some() {
                 return Err(usage(format!("a disk called {name} exists already")));
             }
             std::fs::create_dir_all(&path)
@@ -134,13 +130,13 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             }
         }
         DiskCmd::Set { name, size, path } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
+            let rec = crate::disks::named(&cat, &name)?;
             let mut u = DiskUpdate::default();
             if let Some(s) = size {
                 u.cap = Some(if s == "auto" {
                     None
                 } else {
-                    Some(parse_size(&s).map_err(|e| usage(e.to_string()))?)
+                    Some(super::size_arg(&s)?)
                 });
             }
             if let Some(p) = path {
@@ -153,8 +149,8 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
         }
         DiskCmd::Rename { old, new } => {
             check_name(&new)?;
-            let rec = cat.disk(&old).map_err(|e| usage(e.to_string()))?;
-            if cat.disk(&new).is_ok() {
+            let rec = crate::disks::named(&cat, &old)?;
+            if cat.disk(&new)?.is_some() {
                 return Err(usage(format!("a disk called {new} exists already")));
             }
             cat.update_disk(
@@ -176,7 +172,7 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             }
         }
         DiskCmd::Drop { name } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
+            let rec = crate::disks::named(&cat, &name)?;
             let before = cat.protection()?;
             cat.delete_disk(rec.id)?;
             let after = cat.protection()?;
@@ -220,7 +216,7 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             });
         }
         DiskCmd::Remove { name } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
+            let rec = crate::disks::named(&cat, &name)?;
             let (objects, _) = cat.disk_usage(rec.id)?;
             if objects > 0 {
                 return Err(usage(format!(

@@ -107,7 +107,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
         .collect();
     let simulate_drop = match &args.simulate_drop {
         Some(name) => {
-            let d = cat.disk(name).map_err(|e| crate::usage(e.to_string()))?;
+            let d = crate::disks::named(&cat, name)?;
             Some((d.name, cat.protection_without(Some(d.id))?))
         }
         None => None,

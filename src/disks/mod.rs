@@ -6,7 +6,7 @@ use crate::catalog::{Catalog, DiskRecord};
 use crate::mounts::{MountEntry, mounts};
 use crate::store::{Store, check_identity};
 use crate::util::path_bytes;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -72,9 +72,17 @@ fn catalog_folder(cat: &Catalog) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The disk the user called `name`: a usage error if there is none, the catalog's own
+/// error (with its cause) if it cannot be read.
+pub fn named(cat: &Catalog, name: &str) -> Result<DiskRecord> {
+    cat.disk(name)
+        .with_context(|| format!("cannot look up disk {name} in the catalog"))?
+        .ok_or_else(|| crate::usage(format!("no disk is called {name:?}; see `dsbfs disk list`")))
+}
+
 /// The named disk, which must be connected; remembers where it was found.
 pub fn require(cat: &Catalog, name: &str) -> Result<Connected> {
-    let record = cat.disk(name).map_err(|e| crate::usage(e.to_string()))?;
+    let record = named(cat, name)?;
     let table = mounts();
     match locate(&record, &table, &catalog_folder(cat)) {
         Some(store) => {
