@@ -73,7 +73,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
     let snap = cat.placement_snapshot(disk.record.id)?;
     let used = cat.disk_alloc(disk.record.id)?;
     let catalog_size = std::fs::metadata(cat.path()).map(|m| m.len()).unwrap_or(0);
-    let room = crate::disks::room(disk.record.cap, used, store.space()?, catalog_size);
+    let room = crate::disks::room(&disk.record, used, Some(store.space()?), catalog_size);
     let plan = placement::plan(
         &snap.objects,
         &TargetDisk {
