@@ -40,9 +40,9 @@ fn backup(w: &World, name: &str) -> serde_json::Value {
 /// and every object under a final name is whole. Returns (recorded copies, objects on disk).
 fn check_disk(w: &World, name: &str) -> (usize, usize) {
     let cat = dsbfs::catalog::Catalog::open_readonly(&w.catalog).unwrap();
-    let disk = cat.disk(name).unwrap();
-    let mut st = cat
-        .conn()
+    let disk = cat.disk(name).unwrap().unwrap();
+    let conn = read_only(&w.catalog).unwrap();
+    let mut st = conn
         .prepare("SELECT o.hash FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1")
         .unwrap();
     let recorded: Vec<Vec<u8>> = st
