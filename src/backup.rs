@@ -73,7 +73,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
     let snap = cat.placement_snapshot(disk.record.id)?;
     let used = cat.disk_alloc(disk.record.id)?;
     let catalog_size = std::fs::metadata(cat.path()).map(|m| m.len()).unwrap_or(0);
-    let room = crate::disks::room(disk.record.cap, used, store.space()?, catalog_size);
+    let room = crate::disks::room(&disk.record, used, Some(store.space()?), catalog_size);
     let plan = placement::plan(
         &snap.objects,
         &TargetDisk {
@@ -123,7 +123,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             ..Default::default()
         },
     )?;
-    let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = cat.checkpoint();
     if let Err(e) = cat.snapshot_to(&store.root().join(crate::store::CATALOG_COPY)) {
         run.report
             .errors

@@ -18,7 +18,10 @@ pub mod restore;
 pub mod rules;
 pub mod scan;
 pub mod select;
+pub mod status;
 pub mod store;
+#[cfg(test)]
+mod test_archive;
 pub mod util;
 pub mod verify;
 pub mod watch;

@@ -40,9 +40,9 @@ fn backup(w: &World, name: &str) -> serde_json::Value {
 /// and every object under a final name is whole. Returns (recorded copies, objects on disk).
 fn check_disk(w: &World, name: &str) -> (usize, usize) {
     let cat = dsbfs::catalog::Catalog::open_readonly(&w.catalog).unwrap();
-    let disk = cat.disk(name).unwrap();
-    let mut st = cat
-        .conn()
+    let disk = cat.disk(name).unwrap().unwrap();
+    let conn = read_only(&w.catalog).unwrap();
+    let mut st = conn
         .prepare("SELECT o.hash FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1")
         .unwrap();
     let recorded: Vec<Vec<u8>> = st
@@ -267,6 +267,11 @@ fn dry_run_changes_nothing_and_orphans_are_removed() {
     assert_eq!(check_disk(&w, "d"), (10, 10));
     std::fs::remove_file(w.path("src/d0/f0000")).unwrap();
     w.ok(["scan", "-q"]);
+    // The deleted file is history: its object stays until `forget` releases it.
+    let r = backup(&w, "d");
+    assert_eq!(r["deleted"][0], 0, "{r}");
+    assert_eq!(check_disk(&w, "d"), (10, 10));
+    w.ok(["forget", "--keep-last", "1", "-q"]);
     let r = backup(&w, "d");
     assert_eq!(r["deleted"][0], 1, "{r}");
     assert_eq!(check_disk(&w, "d"), (9, 9));

@@ -105,9 +105,8 @@ fn deleted_files_leave_the_tree_but_not_the_history() {
     let s = scan_json(&w);
     assert_eq!(s["deleted"]["files"], 1, "{s}");
     assert_eq!(w.ls_paths(), vec![b"/keep.txt".to_vec()]);
-    let cat = dsbfs::catalog::Catalog::open(&w.catalog).unwrap();
-    let ended: i64 = cat
-        .conn()
+    let ended: i64 = read_only(&w.catalog)
+        .unwrap()
         .query_row(
             "SELECT count(*) FROM versions v JOIN entries e ON e.id = v.entry
              WHERE e.name = CAST('old.txt' AS BLOB) AND v.end_scan = 1",
@@ -382,9 +381,8 @@ fn wait_for_committed_files(w: &World, child: &mut std::process::Child) {
             child.try_wait().unwrap().is_none(),
             "the scan finished before it could be killed"
         );
-        if let Ok(cat) = dsbfs::catalog::Catalog::open_readonly(&w.catalog) {
-            let n: i64 = cat
-                .conn()
+        if let Ok(conn) = read_only(&w.catalog) {
+            let n: i64 = conn
                 .query_row("SELECT count(*) FROM versions WHERE kind = 2", [], |r| {
                     r.get(0)
                 })

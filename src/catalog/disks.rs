@@ -1,7 +1,7 @@
 //! The registry of backup disks and which objects each holds.
 
 use super::Catalog;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use std::os::unix::ffi::OsStrExt;
@@ -61,14 +61,12 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn disk(&self, name: &str) -> Result<DiskRecord> {
+    /// The disk called `name`, if there is one.
+    pub fn disk(&self, name: &str) -> Result<Option<DiskRecord>> {
         let mut st = self
             .conn
             .prepare_cached(&format!("SELECT {DISK_COLS} FROM disks WHERE name = ?1"))?;
-        match st.query_row([name], disk_from_row).optional()? {
-            Some(d) => Ok(d),
-            None => bail!("no disk is called {name:?}; see `dsbfs disk list`"),
-        }
+        Ok(st.query_row([name], disk_from_row).optional()?)
     }
 
     pub fn add_disk(&self, d: &DiskRecord) -> Result<i64> {
@@ -204,12 +202,17 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Where an interrupted verify of the disk stopped, if it did.
     pub fn verify_cursor(&self, disk: i64) -> Result<Option<Vec<u8>>> {
-        Ok(self.conn.query_row(
-            "SELECT verify_cursor FROM disks WHERE id = ?1",
-            [disk],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT verify_cursor FROM disks WHERE id = ?1",
+                [disk],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     pub fn set_verify_cursor(&self, disk: i64, cursor: Option<&[u8]>) -> Result<()> {

@@ -108,12 +108,19 @@ impl Catalog {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// One of the mount's pooled connections: read-only like `open_readonly`, with a
+    /// small page cache of its own (a mount holds one connection per request thread, and
+    /// the kernel's page cache holds the file for all of them) and no memory map (an I/O
+    /// error in a mapped file is a signal, not an error SQLite can return).
+    pub fn open_for_mount(path: &Path) -> Result<Catalog> {
+        let cat = Catalog::open_readonly(path)?;
+        cat.conn
+            .execute_batch("PRAGMA mmap_size=0; PRAGMA cache_size=-4096;")?;
+        Ok(cat)
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs `f` inside one transaction, committed only if `f` succeeds.
@@ -129,6 +136,34 @@ impl Catalog {
                 Err(e)
             }
         }
+    }
+
+    /// Runs `f` as one long write that keeps what it wrote even when it fails, so that
+    /// the next run resumes from it: one transaction, which `f` commits along the way
+    /// with `bulk_commit`, and foreign keys unchecked (the writer keeps entries, versions
+    /// and objects consistent itself; checking on every insert would double its index
+    /// lookups).
+    pub fn bulk<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn
+            .execute_batch("PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE")?;
+        let result = f();
+        let committed = self.conn.execute_batch("COMMIT");
+        self.conn.execute_batch("PRAGMA foreign_keys=ON")?;
+        committed?;
+        result
+    }
+
+    /// Inside `bulk`: commits what was written so far and goes on in a new transaction.
+    pub fn bulk_commit(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("COMMIT; BEGIN IMMEDIATE")?)
+    }
+
+    /// Moves the write-ahead log into the catalog file and empties it: after a large
+    /// write, so that the log does not keep the size of everything written.
+    pub fn checkpoint(&self) -> Result<()> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
     }
 
     /// The newest scan that ran to the end: what the mount shows.
@@ -211,4 +246,79 @@ fn uri_escape(path: &Path) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(vpath: &str) -> Source {
+        Source {
+            vpath: vpath.as_bytes().to_vec(),
+            path: PathBuf::from("/srv").join(&vpath[1..]),
+            follow_symlinks: false,
+        }
+    }
+
+    fn vpaths(cat: &Catalog) -> Vec<Vec<u8>> {
+        cat.sources()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.vpath)
+            .collect()
+    }
+
+    fn pragma(cat: &Catalog, name: &str) -> i64 {
+        cat.conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_bulk_write_commits_along_the_way_and_keeps_its_work_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let cat = Catalog::open(&path).unwrap();
+        let failed: Result<()> = cat.bulk(|| {
+            assert_eq!(pragma(&cat, "foreign_keys"), 0, "unchecked while bulk");
+            cat.add_source(&source("/a"))?;
+            cat.bulk_commit()?;
+            let other = Catalog::open_readonly(&path)?;
+            assert_eq!(vpaths(&other), [b"/a"], "committed along the way");
+            cat.add_source(&source("/b"))?;
+            anyhow::bail!("the walk failed")
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the walk failed");
+        assert_eq!(pragma(&cat, "foreign_keys"), 1, "checked again after");
+        let other = Catalog::open_readonly(&path).unwrap();
+        assert_eq!(vpaths(&other), [b"/a", b"/b"], "kept although it failed");
+        assert_eq!(cat.bulk(|| Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_checkpoint_empties_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let cat = Catalog::open(&path).unwrap();
+        cat.add_source(&source("/a")).unwrap();
+        let wal = dir.path().join("catalog.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        cat.checkpoint().unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        assert_eq!(vpaths(&Catalog::open_readonly(&path).unwrap()), [b"/a"]);
+    }
+
+    #[test]
+    fn a_mount_connection_only_reads_with_a_small_cache_and_no_memory_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        Catalog::open(&path).unwrap();
+        let cat = Catalog::open_for_mount(&path).unwrap();
+        assert_eq!(pragma(&cat, "query_only"), 1);
+        assert_eq!(pragma(&cat, "trusted_schema"), 0);
+        assert_eq!(pragma(&cat, "cell_size_check"), 1);
+        assert_eq!(pragma(&cat, "mmap_size"), 0);
+        assert_eq!(pragma(&cat, "cache_size"), -4096);
+        assert!(cat.add_source(&source("/a")).is_err());
+    }
 }

@@ -1,7 +1,7 @@
 //! Source mappings (virtual path ← physical folder) and per-path rules.
 
 use super::Catalog;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::os::unix::ffi::OsStrExt;
@@ -46,20 +46,18 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn remove_source(&self, vpath: &[u8]) -> Result<()> {
+    /// Forgets the source mapped at `vpath` and its rule; false if none is mapped there.
+    pub fn remove_source(&self, vpath: &[u8]) -> Result<bool> {
         if self
             .conn
             .execute("DELETE FROM sources WHERE vpath = ?1", [vpath])?
             == 0
         {
-            bail!(
-                "no source is mapped at {}; see `dsbfs source list`",
-                String::from_utf8_lossy(vpath)
-            );
+            return Ok(false);
         }
         self.conn
             .execute("DELETE FROM rules WHERE vpath = ?1", [vpath])?;
-        Ok(())
+        Ok(true)
     }
 
     pub fn rules(&self) -> Result<Vec<Rule>> {

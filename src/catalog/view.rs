@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn a_crafted_parent_loop_does_not_hang_path_lookups() {
         let (_d, cat) = sample();
-        cat.conn()
+        cat.conn
             .execute_batch(
                 "INSERT INTO entries(id, parent, name) VALUES (100, 101, X'61'), (101, 100, X'62');",
             )
@@ -279,7 +279,7 @@ mod tests {
         let before = cat.node_children(a.entry, at, 0, 100).unwrap().len();
         // Entry 0 and a negative id (cookies 2 and 1: "from the start"), and a folder
         // holding itself, all with a version in the shown scan.
-        cat.conn()
+        cat.conn
             .execute_batch(&format!(
                 "INSERT INTO entries(id, parent, name) VALUES (0, {a}, X'30'), (-5, {a}, X'31'), (500, 500, X'32');
                  INSERT INTO versions(entry, first_scan, end_scan, kind, mode, uid, gid, mtime_ns, size)

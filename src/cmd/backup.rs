@@ -3,16 +3,11 @@
 use super::Ctx;
 use crate::backup::{BackupOptions, BackupReport};
 use crate::cli::BackupArgs;
-use crate::util::{format_size as sz, parse_size};
+use crate::util::format_size as sz;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<u8> {
-    let limit = a
-        .limit
-        .as_deref()
-        .map(parse_size)
-        .transpose()
-        .map_err(|e| crate::usage(e.to_string()))?;
+    let limit = a.limit.as_deref().map(super::size_arg).transpose()?;
     let cat = ctx.open()?;
     let disk = crate::disks::require(&cat, &a.name)?;
     if a.scan {

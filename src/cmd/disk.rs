@@ -1,25 +1,10 @@
 //! `dsbfs disk …`
 
 use super::Ctx;
-use crate::catalog::{DiskRecord, DiskUpdate};
 use crate::cli::DiskCmd;
-use crate::disks::{check_name, mount_rel};
-use crate::mounts::mounts;
-use crate::store::{FORMAT, Identity, read_identity, write_identity};
-use crate::usage;
-use crate::util::{format_size, parse_size};
-use anyhow::{Context, Result};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct DiskRow {
-    #[serde(flatten)]
-    record: DiskRecord,
-    connected: bool,
-    found_at: Option<String>,
-    objects: u64,
-    used: u64,
-}
+use crate::disks::admin;
+use crate::util::format_size;
+use anyhow::Result;
 
 pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
     let cat = ctx.open()?;
@@ -30,163 +15,45 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             size,
             force,
         } => {
-            check_name(&name)?;
-            let cap = size
-                .as_deref()
-                .map(parse_size)
-                .transpose()
-                .map_err(|e| usage(e.to_string()))?;
-            if cat.disk(&name).is_ok() {
-                return Err(usage(format!("a disk called {name} exists already")));
-            }
-            std::fs::create_dir_all(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            let path = std::fs::canonicalize(&path)?;
-            if let Some(id) = read_identity(&path) {
-                return Err(usage(format!(
-                    "{} already holds the dsbfs disk {} ({}); if that disk moved, use `dsbfs disk set {} --path`",
-                    path.display(),
-                    id.name,
-                    id.uuid,
-                    id.name
-                )));
-            }
-            if !force && std::fs::read_dir(&path)?.next().is_some() {
-                return Err(usage(format!(
-                    "{} is not empty; use --force to make it a disk anyway (its files are left alone)",
-                    path.display()
-                )));
-            }
-            for s in cat.sources()? {
-                if path.starts_with(&s.path) || s.path.starts_with(&path) {
-                    return Err(usage(format!(
-                        "{} overlaps the source {}; a disk cannot hold its own source",
-                        path.display(),
-                        s.path.display()
-                    )));
-                }
-            }
-            let uuid = uuid::Uuid::new_v4().to_string();
-            write_identity(
-                &path,
-                &Identity {
-                    format: FORMAT,
-                    name: name.clone(),
-                    uuid: uuid.clone(),
-                },
-            )?;
-            let rec = DiskRecord {
-                id: 0,
-                name: name.clone(),
-                uuid,
-                mount_rel: mount_rel(&path, &mounts()),
-                path: path.clone(),
-                cap,
-                added: crate::util::now(),
-                last_backup: None,
-                last_verify: None,
-                last_free: None,
-            };
-            cat.add_disk(&rec)?;
+            crate::disks::check_name(&name)?;
+            let cap = size.as_deref().map(super::size_arg).transpose()?;
+            let disk = admin::add(&cat, &name, &path, cap, force)?;
             if !ctx.quiet {
                 println!(
                     "disk {name} at {} ({})",
-                    path.display(),
+                    disk.path.display(),
                     cap.map_or("size follows free space".into(), format_size)
                 );
             }
         }
         DiskCmd::List { json } => {
-            let table = mounts();
-            let mut rows = Vec::new();
-            for record in cat.disks()? {
-                let found = crate::disks::locate(&record, &table, &[]);
-                let (objects, used) = cat.disk_usage(record.id)?;
-                rows.push(DiskRow {
-                    connected: found.is_some(),
-                    found_at: found.map(|s| s.root().display().to_string()),
-                    objects,
-                    used,
-                    record,
-                });
-            }
+            let rows = admin::list(&cat)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
-                    "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} PATH",
-                    "NAME", "STATE", "OBJECTS", "USED", "SIZE", "LAST BACKUP", "LAST VERIFY"
-                );
-                for r in rows {
-                    println!(
-                        "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} {}",
-                        r.record.name,
-                        if r.connected { "connected" } else { "offline" },
-                        r.objects,
-                        format_size(r.used),
-                        r.record.cap.map_or("auto".into(), format_size),
-                        crate::util::format_time(r.record.last_backup),
-                        crate::util::format_time(r.record.last_verify),
-                        r.found_at
-                            .unwrap_or_else(|| r.record.path.display().to_string())
-                    );
-                }
+                print_list(rows);
             }
         }
         DiskCmd::Set { name, size, path } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
-            let mut u = DiskUpdate::default();
-            if let Some(s) = size {
-                u.cap = Some(if s == "auto" {
-                    None
-                } else {
-                    Some(parse_size(&s).map_err(|e| usage(e.to_string()))?)
-                });
-            }
-            if let Some(p) = path {
-                let p = std::fs::canonicalize(&p)
-                    .map_err(|e| usage(format!("{}: {e}", p.display())))?;
-                crate::store::check_identity(&p, &rec.uuid)?;
-                u.path = Some((p.clone(), mount_rel(&p, &mounts())));
-            }
-            cat.update_disk(rec.id, &u)?;
+            let disk = crate::disks::named(&cat, &name)?;
+            let cap = size
+                .map(|s| match s.as_str() {
+                    "auto" => Ok(None),
+                    s => super::size_arg(s).map(Some),
+                })
+                .transpose()?;
+            admin::set(&cat, &disk, cap, path.as_deref())?;
         }
-        DiskCmd::Rename { old, new } => {
-            check_name(&new)?;
-            let rec = cat.disk(&old).map_err(|e| usage(e.to_string()))?;
-            if cat.disk(&new).is_ok() {
-                return Err(usage(format!("a disk called {new} exists already")));
-            }
-            cat.update_disk(
-                rec.id,
-                &DiskUpdate {
-                    name: Some(new.clone()),
-                    ..Default::default()
-                },
-            )?;
-            if let Some(store) = crate::disks::locate(&rec, &mounts(), &[]) {
-                write_identity(
-                    store.root(),
-                    &Identity {
-                        format: FORMAT,
-                        name: new,
-                        uuid: rec.uuid,
-                    },
-                )?;
-            }
-        }
+        DiskCmd::Rename { old, new } => admin::rename(&cat, &old, &new)?,
         DiskCmd::Drop { name } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
-            let before = cat.protection()?;
-            cat.delete_disk(rec.id)?;
-            let after = cat.protection()?;
+            let f = admin::forget(&cat, &name)?;
             if !ctx.quiet {
                 println!(
                     "forgot disk {name}; files with no copy: {} -> {}, below wanted copies: {} -> {}",
-                    before.by_copies[0].0,
-                    after.by_copies[0].0,
-                    before.below_wanted.0,
-                    after.below_wanted.0
+                    f.before.by_copies[0].0,
+                    f.after.by_copies[0].0,
+                    f.before.below_wanted.0,
+                    f.after.below_wanted.0
                 );
             }
         }
@@ -219,16 +86,28 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
                 crate::exit::ATTENTION
             });
         }
-        DiskCmd::Remove { name } => {
-            let rec = cat.disk(&name).map_err(|e| usage(e.to_string()))?;
-            let (objects, _) = cat.disk_usage(rec.id)?;
-            if objects > 0 {
-                return Err(usage(format!(
-                    "disk {name} holds {objects} objects; use `dsbfs disk drop {name}` if it is lost"
-                )));
-            }
-            cat.delete_disk(rec.id)?;
-        }
+        DiskCmd::Remove { name } => admin::remove(&cat, &name)?,
     }
     Ok(crate::exit::OK)
+}
+
+fn print_list(rows: Vec<admin::DiskRow>) {
+    println!(
+        "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} PATH",
+        "NAME", "STATE", "OBJECTS", "USED", "SIZE", "LAST BACKUP", "LAST VERIFY"
+    );
+    for r in rows {
+        println!(
+            "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} {}",
+            r.record.name,
+            if r.connected { "connected" } else { "offline" },
+            r.objects,
+            format_size(r.used),
+            r.record.cap.map_or("auto".into(), format_size),
+            crate::util::format_time(r.record.last_backup),
+            crate::util::format_time(r.record.last_verify),
+            r.found_at
+                .unwrap_or_else(|| r.record.path.display().to_string())
+        );
+    }
 }

@@ -29,11 +29,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
     let holders = cat.holder_sets()?;
     let disk_id = |name: &Option<String>| -> Result<Option<i64>> {
         name.as_deref()
-            .map(|n| {
-                cat.disk(n)
-                    .map(|d| d.id)
-                    .map_err(|e| crate::usage(e.to_string()))
-            })
+            .map(|n| crate::disks::named(&cat, n).map(|d| d.id))
             .transpose()
     };
     let (on, not_on) = (disk_id(&args.on)?, disk_id(&args.not_on)?);

@@ -141,6 +141,17 @@ fn scan(ctx: &Ctx, json: bool) -> Result<u8> {
     })
 }
 
+/// A size the user typed (500G, 1.5T); a bad one is a usage error.
+fn size_arg(s: &str) -> Result<u64> {
+    crate::util::parse_size(s).map_err(|e| crate::usage(e.to_string()))
+}
+
+/// A virtual path the user typed (/photos/2024); a bad one is a usage error.
+fn vpath_arg(p: &std::path::Path) -> Result<Vec<u8>> {
+    crate::util::normalize_vpath(crate::util::path_bytes(p))
+        .map_err(|e| crate::usage(e.to_string()))
+}
+
 /// Writes raw path bytes (names may be any bytes) followed by a newline.
 pub fn print_path_line(prefix: &str, path: &[u8]) {
     use std::io::Write;

@@ -5,7 +5,7 @@ use crate::catalog::{Rule, Source};
 use crate::cli::SourceCmd;
 use crate::rules::Rules;
 use crate::usage;
-use crate::util::{display_bytes, normalize_vpath, path_bytes, vpath_within};
+use crate::util::{display_bytes, path_bytes, vpath_within};
 use anyhow::Result;
 use std::path::Path;
 
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
             path,
             follow_symlinks,
         } => {
-            let vpath = normalize_vpath(path_bytes(&vpath)).map_err(|e| usage(e.to_string()))?;
+            let vpath = super::vpath_arg(&vpath)?;
             let path = std::fs::canonicalize(&path)
                 .map_err(|e| usage(format!("source folder {}: {e}", path.display())))?;
             if !path.is_dir() {
@@ -69,9 +69,13 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
             }
         }
         SourceCmd::Remove { vpath } => {
-            let vpath = normalize_vpath(path_bytes(&vpath)).map_err(|e| usage(e.to_string()))?;
-            cat.remove_source(&vpath)
-                .map_err(|e| usage(e.to_string()))?;
+            let vpath = super::vpath_arg(&vpath)?;
+            if !cat.remove_source(&vpath)? {
+                return Err(usage(format!(
+                    "no source is mapped at {}; see `dsbfs source list`",
+                    String::from_utf8_lossy(&vpath)
+                )));
+            }
         }
         SourceCmd::Set {
             vpath,
@@ -80,7 +84,7 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
             copies,
             priority,
         } => {
-            let vpath = normalize_vpath(path_bytes(&vpath)).map_err(|e| usage(e.to_string()))?;
+            let vpath = super::vpath_arg(&vpath)?;
             if !cat
                 .sources()?
                 .iter()

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::catalog::Kind;
 use crate::cli::WhereArgs;
-use crate::util::{display_bytes, format_size, hex, normalize_vpath, path_bytes};
+use crate::util::{display_bytes, format_size, hex};
 use anyhow::Result;
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
         .collect();
     let mut found = Vec::new();
     for p in &args.paths {
-        let vpath = normalize_vpath(path_bytes(p)).map_err(|e| crate::usage(e.to_string()))?;
+        let vpath = super::vpath_arg(p)?;
         let mut f = Found {
             path: display_bytes(&vpath),
             kind: None,

@@ -6,7 +6,9 @@ use crate::catalog::{Catalog, DiskRecord};
 use crate::mounts::{MountEntry, mounts};
 use crate::store::{Store, check_identity};
 use crate::util::path_bytes;
-use anyhow::{Result, bail};
+
+pub mod admin;
+use anyhow::{Context, Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -72,9 +74,17 @@ fn catalog_folder(cat: &Catalog) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The disk the user called `name`: a usage error if there is none, the catalog's own
+/// error (with its cause) if it cannot be read.
+pub fn named(cat: &Catalog, name: &str) -> Result<DiskRecord> {
+    cat.disk(name)
+        .with_context(|| format!("cannot look up disk {name} in the catalog"))?
+        .ok_or_else(|| crate::usage(format!("no disk is called {name:?}; see `dsbfs disk list`")))
+}
+
 /// The named disk, which must be connected; remembers where it was found.
 pub fn require(cat: &Catalog, name: &str) -> Result<Connected> {
-    let record = cat.disk(name).map_err(|e| crate::usage(e.to_string()))?;
+    let record = named(cat, name)?;
     let table = mounts();
     match locate(&record, &table, &catalog_folder(cat)) {
         Some(store) => {
@@ -114,11 +124,21 @@ pub fn mount_rel(path: &Path, table: &[MountEntry]) -> Vec<u8> {
         .unwrap_or_else(|| path_bytes(path).to_vec())
 }
 
-/// Bytes dsbfs may still add to a disk: its cap less what it holds, never more than the
-/// filesystem's free space less a reserve and room for the catalog copy.
-pub fn room(cap: Option<u64>, used: u64, (free, fs_size): (u64, u64), catalog_size: u64) -> u64 {
-    let physical = free.saturating_sub(reserve(fs_size) + catalog_size + catalog_size / 4);
-    match cap {
+/// Bytes dsbfs may still add to a disk that holds `used` bytes: its cap less what it
+/// holds, never more than its filesystem's free space less a reserve and room for the
+/// catalog copy. `space` is the filesystem's (free, size) when the disk is connected;
+/// offline, the room it had when last connected stands in, and a disk without a cap
+/// whose room was never recorded has none.
+pub fn room(d: &DiskRecord, used: u64, space: Option<(u64, u64)>, catalog_size: u64) -> u64 {
+    let physical = match space {
+        Some((free, fs_size)) => {
+            free.saturating_sub(reserve(fs_size) + catalog_size + catalog_size / 4)
+        }
+        None => d
+            .last_free
+            .unwrap_or(if d.cap.is_some() { u64::MAX } else { 0 }),
+    };
+    match d.cap {
         Some(c) => c.saturating_sub(used).min(physical),
         None => physical,
     }
@@ -194,16 +214,45 @@ mod tests {
         assert_eq!(mount_rel(Path::new("/srv/x"), &t), b"srv/x");
     }
 
+    fn capped(cap: Option<u64>, last_free: Option<u64>) -> DiskRecord {
+        DiskRecord {
+            cap,
+            last_free,
+            ..disk("/d", "d")
+        }
+    }
+
     #[test]
     fn room_is_bounded_by_cap_and_free_space() {
-        let big = (10 << 30, 100 << 30);
+        let big = Some((10 << 30, 100 << 30));
+        let room = |cap, used, space, catalog| room(&capped(cap, None), used, space, catalog);
         assert_eq!(room(Some(1000 << 20), 400 << 20, big, 0), 600 << 20);
         assert_eq!(room(Some(1000 << 20), 1200 << 20, big, 0), 0);
-        assert_eq!(room(None, 0, (100 << 20, 100 << 30), 0), 36 << 20);
-        assert_eq!(room(Some(10 << 30), 0, (100 << 20, 100 << 30), 0), 36 << 20);
+        assert_eq!(room(None, 0, Some((100 << 20, 100 << 30)), 0), 36 << 20);
         assert_eq!(
-            room(None, 0, (100 << 20, 200 << 20), 10 << 20),
+            room(Some(10 << 30), 0, Some((100 << 20, 100 << 30)), 0),
+            36 << 20
+        );
+        assert_eq!(
+            room(None, 0, Some((100 << 20, 200 << 20)), 10 << 20),
             (100 << 20) - (2 << 20) - (25 << 19)
+        );
+    }
+
+    #[test]
+    fn an_offline_disk_has_its_cap_less_what_it_holds_within_its_last_known_room() {
+        assert_eq!(room(&capped(Some(1000), None), 400, None, 0), 600);
+        assert_eq!(room(&capped(Some(1000), Some(100)), 400, None, 0), 100);
+        assert_eq!(room(&capped(None, Some(700)), 400, None, 0), 700);
+        assert_eq!(
+            room(&capped(None, None), 0, None, 0),
+            0,
+            "no cap and never measured: no room known"
+        );
+        assert_eq!(
+            room(&capped(None, Some(5)), 0, Some((100 << 20, 100 << 30)), 0),
+            36 << 20,
+            "connected: the filesystem's free space, not the recorded room"
         );
     }
 

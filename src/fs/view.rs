@@ -320,17 +320,5 @@ pub fn warm_up(path: &Path) {
 /// A read-only connection that sees commits of a concurrent backup (no `immutable` unless
 /// the catalog's folder is read-only), hardened for catalogs from untrusted disks.
 fn open_connection(path: &Path) -> Result<Catalog> {
-    let cat = Catalog::open_readonly(path)?;
-    // The bundled SQLite has STAT4, which re-plans (re-parses) a statement whenever a
-    // bound value might change its plan: that made every lookup 70-100 µs instead of
-    // 5 µs. One stable plan per statement is what a FUSE server wants.
-    cat.conn().set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )?;
-    cat.conn().execute_batch(
-        "PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON;
-         PRAGMA mmap_size=0; PRAGMA cache_size=-4096;",
-    )?;
-    Ok(cat)
+    Catalog::open_for_mount(path)
 }

@@ -214,7 +214,7 @@ pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<Rest
     .with_context(|| format!("cannot open {}", dest.display()))?;
     let connected = crate::disks::connected(cat)?;
     if let Some(name) = &opts.from {
-        cat.disk(name).map_err(|e| crate::usage(e.to_string()))?;
+        crate::disks::named(cat, name)?;
         if !connected.iter().any(|c| &c.record.name == name) {
             bail!("disk {name} is not connected; plug it in or leave out --from");
         }

@@ -225,27 +225,14 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
         progress,
         queued_bytes: 0,
     };
-    // The scan itself keeps entries, versions and objects consistent; checking foreign
-    // keys on every insert would double the main thread's index lookups.
-    cat.conn()
-        .execute_batch("PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE")?;
-    let result = s.walk_root();
-    let result = result.and_then(|_| s.finish());
-    let outcome = match result {
-        Ok(()) => cat
-            .finish_scan(scan, crate::util::now())
-            .and_then(|_| Ok(cat.conn().execute_batch("COMMIT")?)),
-        // Keep what was hashed: the next scan resumes from it.
-        Err(e) => cat
-            .conn()
-            .execute_batch("COMMIT")
-            .map_err(Into::into)
-            .and(Err(e)),
-    };
-    cat.conn().execute_batch("PRAGMA foreign_keys=ON")?;
-    outcome?;
+    // What was hashed is kept even when the walk fails: the next scan resumes from it.
+    cat.bulk(|| {
+        s.walk_root()?;
+        s.finish()?;
+        cat.finish_scan(scan, crate::util::now())
+    })?;
     crate::history::after_scan(cat, &s.summary)?;
-    let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = cat.checkpoint();
     s.progress.finish_and_clear();
     Ok(std::mem::take(&mut s.summary))
 }
@@ -686,7 +673,7 @@ impl Scanner<'_> {
 
     fn maybe_commit(&mut self) -> Result<()> {
         if self.last_commit.elapsed() >= COMMIT_EVERY {
-            self.cat.conn().execute_batch("COMMIT; BEGIN IMMEDIATE")?;
+            self.cat.bulk_commit()?;
             self.last_commit = Instant::now();
             self.progress.set_message(format!(
                 "{} files, {} new/changed",

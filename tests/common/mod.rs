@@ -100,6 +100,12 @@ impl World {
     }
 }
 
+/// A plain SQLite connection to a catalog, for tests that look at what dsbfs recorded
+/// (only the library speaks SQL; tests may check its work).
+pub fn read_only(catalog: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(catalog, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
 pub fn write(path: impl AsRef<Path>, data: impl AsRef<[u8]>) {
     let path = path.as_ref();
     if let Some(d) = path.parent() {
