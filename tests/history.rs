@@ -327,3 +327,53 @@ fn restore_and_where_read_a_past_snapshot() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no snapshot 7"));
 }
+
+#[test]
+fn status_says_when_history_fills_the_disks_and_forget_makes_room() {
+    let w = World::new();
+    for i in 0..10 {
+        write(w.path(&format!("src/f{i}")), vec![b'a' + i as u8; 40_000]);
+    }
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok(["source", "set", "/", "--copies", "1"]);
+    w.ok(["scan", "-q"]);
+    w.ok([
+        "disk",
+        "add",
+        "d",
+        w.path("d").to_str().unwrap(),
+        "--size",
+        "700K",
+    ]);
+    w.ok(["backup", "d", "-q"]);
+    // Every file is rewritten: the old contents are history, and the disk is too small
+    // for both. History keeps its only copy; the new contents wait.
+    for i in 0..10 {
+        write(w.path(&format!("src/f{i}")), vec![b'A' + i as u8; 40_000]);
+    }
+    w.ok(["scan", "-q"]);
+    let out = w.run(["backup", "d", "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["deleted"][0], 0);
+    assert!(r["copied"][0].as_u64().unwrap() < 10, "{r}");
+    let out = w.run(["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("history   2 snapshots; old and deleted files hold 10 contents"),
+        "{text}"
+    );
+    assert!(
+        text.contains("history (old and deleted files) takes"),
+        "{text}"
+    );
+    assert!(text.contains("dsbfs forget --dry-run"), "{text}");
+    let j = w.json(["status", "--json"]);
+    assert_eq!(j["history"]["objects"], 10);
+    assert_eq!(j["history"]["disk_bytes"], 10 * 40960);
+    // The user decides: forget the old snapshot, and the next backup has room.
+    w.ok(["forget", "--keep-last", "1", "-q"]);
+    let r = w.json(["backup", "d", "--json"]);
+    assert_eq!(r["deleted"][0], 10);
+    w.ok(["status"]);
+}
