@@ -68,6 +68,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Mount the catalog read-only at MOUNTPOINT; returns once the mount is ready
     Mount(MountArgs),
+    /// Every snapshot (finished scan): when, files, bytes, and what changed since the one before
+    Snapshots(JsonArgs),
+    /// Show the retention policy, or change it with the flags given
+    Policy(PolicyArgs),
+    /// Drop the snapshots the policy does not keep; later backups delete what only they held
+    Forget(ForgetArgs),
+    /// Every version of PATH the catalog keeps: snapshots, size, hash, disks
+    Versions(VersionsArgs),
+    /// Paths added (+), removed (-) and changed (M) between two snapshots (default: the last two)
+    Diff(DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +161,9 @@ pub struct WhereArgs {
     /// Virtual paths of files (as `dsbfs ls` shows them)
     #[arg(required = true, add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub paths: Vec<PathBuf>,
+    /// Look in this snapshot: an id, `latest`, or a date or time [default: the current tree]
+    #[arg(long, value_name = "ID|DATE")]
+    pub snapshot: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -259,6 +272,10 @@ pub struct RestoreArgs {
     /// Print the smallest set of disks that holds the selection, in the order to plug them
     #[arg(long)]
     pub plan: bool,
+    /// Restore the tree of this snapshot: an id, `latest`, or a date or time (the last
+    /// snapshot at or before it) [default: the current tree]
+    #[arg(long, value_name = "ID|DATE")]
+    pub snapshot: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -309,4 +326,122 @@ pub struct MountArgs {
     /// Stay in the foreground and log to stderr; Ctrl-C or SIGTERM unmounts
     #[arg(short = 'f', long)]
     pub foreground: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JsonArgs {
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The keep rules of `restic forget`: a snapshot kept by any rule stays.
+#[derive(Args, Debug, Default)]
+pub struct KeepArgs {
+    /// Keep the N newest snapshots
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep every snapshot taken within DURATION of the newest (e.g. 90d, 1y6m, 12h)
+    #[arg(long, value_name = "DURATION", value_parser = crate::history::retention::CalendarSpan::parse)]
+    pub keep_within: Option<crate::history::retention::CalendarSpan>,
+    /// Keep the newest snapshot of each of the last N hours that have one
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days that have one
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years that have one
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+}
+
+impl KeepArgs {
+    /// Whether any keep rule was given.
+    pub fn any(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_within.is_some()
+            || self.keep_hourly.is_some()
+            || self.keep_daily.is_some()
+            || self.keep_weekly.is_some()
+            || self.keep_monthly.is_some()
+            || self.keep_yearly.is_some()
+    }
+
+    /// `policy` with its keep rules replaced by these (its history copies stay).
+    pub fn applied_to(
+        &self,
+        policy: &crate::history::retention::Policy,
+    ) -> crate::history::retention::Policy {
+        crate::history::retention::Policy {
+            keep_last: self.keep_last,
+            keep_within: self.keep_within,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            history_copies: policy.history_copies,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// Keep rules: given ones replace all the stored keep rules
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Copies wanted of content only past snapshots hold (default 1)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub history_copies: Option<u32>,
+    /// Go back to the default policy
+    #[arg(long, conflicts_with_all = ["keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "history_copies"])]
+    pub reset: bool,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Keep rules for this run only: given ones replace the stored policy's keep rules
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Say what would be dropped and freed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VersionsArgs {
+    /// A virtual path, current or deleted (as `dsbfs ls` or `dsbfs diff` shows it)
+    #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
+    pub path: PathBuf,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The older snapshot: an id, `latest`, or a date or time (default: the one before TO)
+    #[arg(value_name = "FROM")]
+    pub from: Option<String>,
+    /// The newer snapshot (default: the latest)
+    #[arg(value_name = "TO")]
+    pub to: Option<String>,
+    /// Also list paths whose mode, owner or mtime alone changed (U)
+    #[arg(long)]
+    pub metadata: bool,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
 }

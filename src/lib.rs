@@ -9,6 +9,7 @@ pub mod complete;
 pub mod discover;
 pub mod disks;
 pub mod fs;
+pub mod history;
 pub mod manpage;
 pub mod mount_helper;
 pub mod mounts;

@@ -41,8 +41,23 @@ pub struct Status {
     pub verify_due: Vec<String>,
     /// The disk asked about, and the protection left if it died.
     pub simulate_drop: Option<(String, Protection)>,
+    /// Snapshots kept, and what content only they hold takes.
+    pub history: HistoryState,
+    /// A scan changed or removed an unusual share of the files (see `dsbfs snapshots`).
+    pub mass_change: Option<crate::history::MassChange>,
     /// What to do next, most useful first.
     pub advice: Vec<String>,
+}
+
+/// History as `status` shows it.
+#[derive(Debug, Default, Serialize)]
+pub struct HistoryState {
+    pub snapshots: u64,
+    /// Contents only past snapshots hold: how many, their bytes, and their copies' bytes
+    /// on the disks.
+    pub objects: u64,
+    pub bytes: u64,
+    pub disk_bytes: u64,
 }
 
 impl Status {
@@ -81,6 +96,13 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
     };
     let last_complete_scan = cat.last_complete_scan()?;
     let scan_interrupted = cat.scan_interrupted()?;
+    let (objects, bytes, disk_bytes) = cat.history_usage()?;
+    let history = HistoryState {
+        snapshots: cat.snapshots()?.len() as u64,
+        objects,
+        bytes,
+        disk_bytes,
+    };
     let mut st = Status {
         catalog: cat.path().display().to_string(),
         last_complete_scan,
@@ -93,6 +115,8 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
         next_disk,
         verify_due,
         simulate_drop,
+        history,
+        mass_change: crate::history::guard(cat)?,
         advice: Vec::new(),
     };
     st.advice = advice(&st);
@@ -108,7 +132,7 @@ fn disk_states(cat: &Catalog) -> Result<Vec<DiskState>> {
     let at_risk: HashMap<i64, u64> = snap
         .objects
         .iter()
-        .filter(|o| o.needed && (o.holders.len() as u32) < o.wanted)
+        .filter(|o| o.needed && !o.history && (o.holders.len() as u32) < o.wanted)
         .map(|o| (o.id, o.size))
         .collect();
     let mut disks = Vec::new();
@@ -147,6 +171,9 @@ fn disk_states(cat: &Catalog) -> Result<Vec<DiskState>> {
 
 fn advice(st: &Status) -> Vec<String> {
     let mut advice = Vec::new();
+    if let Some(m) = &st.mass_change {
+        advice.push(m.describe());
+    }
     if st.last_complete_scan.is_none() || st.scan_interrupted {
         advice.push("run `dsbfs scan` to bring the catalog up to date".to_string());
     }
@@ -164,6 +191,11 @@ fn advice(st: &Status) -> Vec<String> {
             "plug in disk {n} and run `dsbfs backup {n}`: {} at-risk objects ({}) would get another copy",
             d.would_protect.1,
             sz(d.would_protect.0)
+        ));
+    } else if p.below_wanted.0 > 0 && st.history.disk_bytes > 0 {
+        advice.push(format!(
+            "the disks are too full for every file to get its copies, and history (old and deleted files) takes {} of them: `dsbfs forget --dry-run` shows what the policy would free, or add a disk (`dsbfs disk add`)",
+            sz(st.history.disk_bytes)
         ));
     } else if p.below_wanted.0 > 0 {
         advice.push(

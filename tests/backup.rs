@@ -267,6 +267,11 @@ fn dry_run_changes_nothing_and_orphans_are_removed() {
     assert_eq!(check_disk(&w, "d"), (10, 10));
     std::fs::remove_file(w.path("src/d0/f0000")).unwrap();
     w.ok(["scan", "-q"]);
+    // The deleted file is history: its object stays until `forget` releases it.
+    let r = backup(&w, "d");
+    assert_eq!(r["deleted"][0], 0, "{r}");
+    assert_eq!(check_disk(&w, "d"), (10, 10));
+    w.ok(["forget", "--keep-last", "1", "-q"]);
     let r = backup(&w, "d");
     assert_eq!(r["deleted"][0], 1, "{r}");
     assert_eq!(check_disk(&w, "d"), (9, 9));

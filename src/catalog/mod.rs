@@ -3,6 +3,7 @@
 //! that speaks SQL.
 
 mod disks;
+pub mod history;
 mod placement;
 mod schema;
 mod sources;

@@ -13,7 +13,15 @@ pub struct Snapshot {
 }
 
 impl Catalog {
+    /// Content the current tree uses wants the copies its rules ask for; content only kept
+    /// snapshots use wants the policy's history copies, ranked below the current tree.
+    /// Released content (no version left) on `disk` is an orphan to delete, unless the
+    /// mass-change guard is up: then it stays until the user runs `forget`.
     pub fn placement_snapshot(&self, disk: i64) -> Result<Snapshot> {
+        let history_copies = self.policy()?.history_copies.max(1);
+        let keep_released = self
+            .setting::<serde_json::Value>(crate::history::GUARD)?
+            .is_some();
         let mut holders: HashMap<i64, Vec<i64>> = HashMap::new();
         let mut st = self.conn.prepare("SELECT object, disk FROM copies")?;
         let mut rows = st.query([])?;
@@ -23,8 +31,10 @@ impl Catalog {
         let mut objects = Vec::new();
         let mut hashes = HashMap::new();
         let mut st = self.conn.prepare(
-            "SELECT o.id, o.size, o.hash, max(v.copies), max(v.priority) FROM versions v
-             JOIN objects o ON o.id = v.object WHERE v.end_scan IS NULL GROUP BY o.id",
+            "SELECT o.id, o.size, o.hash, max(v.end_scan IS NULL),
+                    max(CASE WHEN v.end_scan IS NULL THEN v.copies END),
+                    max(CASE WHEN v.end_scan IS NULL THEN v.priority END)
+             FROM versions v JOIN objects o ON o.id = v.object GROUP BY o.id",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
@@ -32,14 +42,19 @@ impl Catalog {
             if let Ok(h) = <[u8; 32]>::try_from(r.get::<_, Vec<u8>>(2)?) {
                 hashes.insert(id, h);
             }
+            let current = r.get::<_, i64>(3)? != 0;
             objects.push(ObjectState {
                 id,
                 size: r.get::<_, i64>(1)? as u64,
-                wanted: r.get(3)?,
-                priority: r.get(4)?,
+                wanted: if current { r.get(4)? } else { history_copies },
+                priority: r.get::<_, Option<i32>>(5)?.unwrap_or(0),
                 holders: holders.remove(&id).unwrap_or_default(),
                 needed: true,
+                history: !current,
             });
+        }
+        if keep_released {
+            return Ok(Snapshot { objects, hashes });
         }
         let mut st = self
             .conn
@@ -58,6 +73,7 @@ impl Catalog {
                     priority: 0,
                     holders: h,
                     needed: false,
+                    history: false,
                 });
             }
         }

@@ -83,6 +83,19 @@ const MIGRATIONS: &[&str] = &[
     // 2: `verify` resumes where it stopped; `status` plans for disks that are offline.
     "ALTER TABLE disks ADD COLUMN verify_cursor BLOB;
      ALTER TABLE disks ADD COLUMN last_free INTEGER;",
+    // 3: history. Every finished scan is a snapshot; `forget` deletes snapshots (rows of
+    // `scans`) and the versions no kept snapshot holds. The counts describe each snapshot
+    // against the one before it (NULL for snapshots taken before this format: counted on
+    // demand). `settings` holds the retention policy and the mass-change guard.
+    "ALTER TABLE scans ADD COLUMN files INTEGER;
+     ALTER TABLE scans ADD COLUMN bytes INTEGER;
+     ALTER TABLE scans ADD COLUMN new_files INTEGER;
+     ALTER TABLE scans ADD COLUMN changed_files INTEGER;
+     ALTER TABLE scans ADD COLUMN deleted_files INTEGER;
+     CREATE TABLE settings(
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL              -- JSON
+     );",
 ];
 
 /// The format this build writes.

@@ -406,13 +406,19 @@ impl Catalog {
 
     /// Current files with their paths, for `ls` and reports: (path, version).
     pub fn current_files(&self) -> Result<Vec<(Vec<u8>, VersionRow)>> {
+        self.files(At::Current)
+    }
+
+    /// The tree at `at` with its paths, in path order: (path, version).
+    pub fn files(&self, at: At) -> Result<Vec<(Vec<u8>, VersionRow)>> {
         let sql = format!(
             "WITH RECURSIVE t(id, path) AS (
                SELECT 1, X''
                UNION ALL SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
              )
-             SELECT t.path, {VERSION_COLS} FROM t JOIN versions v ON v.entry = t.id AND v.end_scan IS NULL
-             LEFT JOIN objects o ON o.id = v.object ORDER BY t.path"
+             SELECT t.path, {VERSION_COLS} FROM t JOIN versions v ON v.entry = t.id AND {}
+             LEFT JOIN objects o ON o.id = v.object ORDER BY t.path",
+            at.predicate()
         );
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map([], |r| {

@@ -2,6 +2,7 @@
 
 mod backup;
 mod disk;
+mod history;
 mod ls;
 mod mount;
 mod restore;
@@ -80,6 +81,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Status(a) => status::run(&ctx, a),
         Command::Mount(a) => mount::run(&ctx, a),
+        Command::Snapshots(a) => history::snapshots(&ctx, a),
+        Command::Policy(a) => history::policy(&ctx, a),
+        Command::Forget(a) => history::forget(&ctx, a),
+        Command::Versions(a) => history::versions(&ctx, a),
+        Command::Diff(a) => history::diff(&ctx, a),
     }
 }
 

@@ -14,8 +14,9 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<u8> {
         .iter()
         .map(|p| PathMatcher::new(path_bytes(p)))
         .collect::<Result<Vec<_>>>()?;
+    let at = super::history::at(&cat, a.snapshot.as_deref())?;
     if a.plan {
-        let (plan, disks) = disk_plan(&cat, &patterns)?;
+        let (plan, disks) = disk_plan(&cat, at, &patterns)?;
         if a.json {
             let steps: Vec<_> = plan
                 .steps
@@ -52,6 +53,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<u8> {
         &cat,
         &a.dest,
         &RestoreOptions {
+            at,
             patterns,
             from: a.from,
             progress: ctx.progress(a.json),

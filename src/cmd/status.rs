@@ -34,6 +34,16 @@ fn print_status(st: &Status) {
         st.files, st.folders, st.symlinks
     );
     print_protection(&st.protection);
+    let h = &st.history;
+    if h.snapshots > 0 {
+        println!(
+            "history   {} snapshots; old and deleted files hold {} contents ({}), {} on the disks",
+            h.snapshots,
+            h.objects,
+            sz(h.bytes),
+            sz(h.disk_bytes)
+        );
+    }
     if !st.disks.is_empty() {
         println!("disks");
         for d in &st.disks {

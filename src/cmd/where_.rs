@@ -2,7 +2,6 @@
 
 use super::Ctx;
 use crate::catalog::Kind;
-use crate::catalog::tree::At;
 use crate::cli::WhereArgs;
 use crate::util::{display_bytes, format_size, hex};
 use anyhow::Result;
@@ -27,6 +26,7 @@ struct Found {
 
 pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
     let cat = ctx.open_readonly()?;
+    let at = super::history::at(&cat, args.snapshot.as_deref())?;
     let connected: Vec<i64> = crate::disks::connected(&cat)?
         .iter()
         .map(|c| c.record.id)
@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
             disks: Vec::new(),
             error: None,
         };
-        match cat.resolve(&vpath, At::Current)? {
+        match cat.resolve(&vpath, at)? {
             None => f.error = Some("not in the catalog".into()),
             Some(v) => {
                 f.kind = Some(v.attr.kind);

@@ -8,8 +8,10 @@
 //! first, the room at each copy is at least what the planner counted, so a plan never overfills.
 //!
 //! Goals in order: (1) drop orphans here; (2, 3) give objects below their wanted copies one more
-//! copy, fewest copies first; (4) optionally add extra copies up to `max_copies`. With `evict`,
-//! a copy held here may make way for (2, 3) only when the swap improves the [`protection`] order.
+//! copy, the current tree before history, fewest copies first; (4) optionally add extra copies up
+//! to `max_copies`. With `evict`, a copy held here may make way for (2, 3) only when the swap
+//! improves the [`protection`] order, in which every deficit of the current tree ranks above
+//! every deficit of history: history never displaces a copy the current tree wants.
 
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -39,11 +41,19 @@ pub struct ObjectState {
     pub holders: Vec<DiskId>,
     /// False = orphan: no kept file version references it.
     pub needed: bool,
+    /// Only past snapshots hold it, not the current tree: it ranks below every object of the
+    /// current tree (see [`protection`]).
+    pub history: bool,
 }
 
 impl ObjectState {
     fn copies(&self) -> usize {
         self.holders.len()
+    }
+
+    /// 0 for the current tree, 1 for history: the first key of every protection order.
+    fn tier(&self) -> usize {
+        usize::from(self.history)
     }
 
     /// Bytes this object adds to protection level `copies`: its size while it is needed and
@@ -98,28 +108,31 @@ pub fn alloc_size(size: u64) -> u64 {
     size.checked_next_multiple_of(BLOCK).unwrap_or(u64::MAX)
 }
 
-/// Protection vector: entry `k` is the content bytes (not alloc) of needed objects that have
-/// exactly `k` copies and want more. Trailing zeros are trimmed, so `Vec`'s own lexicographic `<` is the protection
-/// order: smaller is better (fewer bytes at level 0, then at level 1, ...).
-pub fn protection(objects: &[ObjectState]) -> Vec<u64> {
-    let mut levels = Vec::new();
+/// Protection vectors of the current tree (`[0]`) and of history (`[1]`): entry `k` is the
+/// content bytes (not alloc) of needed objects that have exactly `k` copies and want more.
+/// Trailing zeros are trimmed, so the array's own lexicographic `<` is the protection order:
+/// smaller is better (fewer bytes of the current tree at level 0, then at level 1, ..., then
+/// the same for history).
+pub fn protection(objects: &[ObjectState]) -> [Vec<u64>; 2] {
+    let mut tiers = [Vec::new(), Vec::new()];
     for o in objects {
         let bytes = o.level_bytes(o.copies());
         if bytes > 0 {
+            let levels = &mut tiers[o.tier()];
             if levels.len() <= o.copies() {
                 levels.resize(o.copies() + 1, 0);
             }
             levels[o.copies()] += bytes;
         }
     }
-    levels
+    tiers
 }
 
 /// Histogram for reports: for copy counts 0, 1, 2, 3+ (index 3 = 3 or more), the
-/// (object count, bytes) of needed objects.
+/// (object count, bytes) of the objects the current tree needs.
 pub fn copy_histogram(objects: &[ObjectState]) -> [(u64, u64); 4] {
     let mut hist = [(0, 0); 4];
-    for o in objects.iter().filter(|o| o.needed) {
+    for o in objects.iter().filter(|o| o.needed && !o.history) {
         let slot = &mut hist[o.copies().min(3)];
         slot.0 += 1;
         slot.1 += o.size;
@@ -141,9 +154,16 @@ pub fn apply(objects: &mut [ObjectState], disk: DiskId, plan: &Plan) {
     }
 }
 
-/// Copy order: fewest copies first, then higher priority, then larger, then id.
-fn copy_order(o: &&ObjectState) -> (usize, Reverse<i32>, Reverse<u64>, ObjectId) {
-    (o.copies(), Reverse(o.priority), Reverse(o.size), o.id)
+/// Copy order: the current tree before history, then fewest copies, then higher priority,
+/// then larger, then id.
+fn copy_order(o: &&ObjectState) -> (usize, usize, Reverse<i32>, Reverse<u64>, ObjectId) {
+    (
+        o.tier(),
+        o.copies(),
+        Reverse(o.priority),
+        Reverse(o.size),
+        o.id,
+    )
 }
 
 /// Plan deletes and copies for the plugged `disk`. Deterministic: the order of `objects` (and of
@@ -237,18 +257,22 @@ impl Builder {
 }
 
 /// Copies on the plugged disk that may make way for a less protected object.
+///
+/// Protection levels are numbered across both tiers, the current tree's first: level
+/// `tier * levels + copies` (see [`Evictor::level`]), so that one vector in that order
+/// compares as [`protection`] does.
 struct Evictor<'a> {
     /// Needed objects held here with another copy elsewhere, in preference order: surplus
-    /// copies first, then most copies, then largest, then id.
+    /// copies first, then history, then most copies, then largest, then id.
     pool: Vec<&'a ObjectState>,
     gone: Vec<bool>,
     /// Every entry before `start` is gone (saves rescanning evicted ones).
     start: usize,
     /// Alloc bytes still evictable among surplus copies.
     surplus_bytes: u64,
-    /// Alloc bytes still evictable among non-surplus objects, by copy count.
+    /// Alloc bytes still evictable among non-surplus objects, by level.
     bytes_at: Vec<u64>,
-    /// Length of a protection delta vector: every level a swap can touch.
+    /// Copy counts per tier a swap can touch (the largest count, plus room for one more).
     levels: usize,
 }
 
@@ -260,7 +284,7 @@ impl<'a> Evictor<'a> {
             .filter(|o| o.needed && o.copies() >= 2 && o.holders.contains(&disk))
             .collect();
         pool.sort_by_key(|o| {
-            let key = (Reverse(o.surplus()), Reverse(o.copies()));
+            let key = (Reverse(o.surplus()), Reverse(o.tier()), Reverse(o.copies()));
             (key, Reverse(o.size), o.id)
         });
         let levels = objs.iter().map(|o| o.copies()).max().unwrap_or(0) + 2;
@@ -269,7 +293,7 @@ impl<'a> Evictor<'a> {
             pool,
             start: 0,
             surplus_bytes: 0,
-            bytes_at: vec![0; levels],
+            bytes_at: vec![0; 2 * levels],
             levels,
         };
         for i in 0..ev.pool.len() {
@@ -279,11 +303,17 @@ impl<'a> Evictor<'a> {
         ev
     }
 
+    /// Where `copies` copies of `o` fall in the order of levels across both tiers.
+    fn level(&self, o: &ObjectState, copies: usize) -> usize {
+        o.tier() * self.levels + copies
+    }
+
     fn bytes_of(&mut self, o: &ObjectState) -> &mut u64 {
         if o.surplus() {
             &mut self.surplus_bytes
         } else {
-            &mut self.bytes_at[o.copies()]
+            let at = self.level(o, o.copies());
+            &mut self.bytes_at[at]
         }
     }
 
@@ -296,13 +326,15 @@ impl<'a> Evictor<'a> {
     /// nothing by skipping the others. Picks made unnecessary by later ones are then dropped.
     fn make_room(&mut self, c: &ObjectState, need: u64) -> Option<Vec<&'a ObjectState>> {
         let cc = c.copies();
-        // Only surplus copies and objects with more copies than `c` can ever qualify.
-        let possible = self.surplus_bytes + self.bytes_at[cc + 1..].iter().sum::<u64>();
+        let c_level = self.level(c, cc);
+        // Only surplus copies and objects above `c`'s level (more copies in its tier, or in
+        // the tier below it) can ever qualify.
+        let possible = self.surplus_bytes + self.bytes_at[c_level + 1..].iter().sum::<u64>();
         if possible < need {
             return None;
         }
-        let mut delta = vec![0i128; self.levels];
-        shift(&mut delta, c, cc, cc + 1);
+        let mut delta = vec![0i128; 2 * self.levels];
+        self.shift(&mut delta, c, cc, cc + 1);
         let mut picked = Vec::new();
         let mut freed = 0;
         while self.gone.get(self.start) == Some(&true) {
@@ -317,16 +349,16 @@ impl<'a> Evictor<'a> {
                 continue;
             }
             let ce = e.copies();
-            if !e.surplus() && ce <= cc {
+            if !e.surplus() && self.level(e, ce) <= c_level {
                 // It would land below `c`'s level; so would every later entry.
                 break;
             }
-            shift(&mut delta, e, ce, ce - 1);
+            self.shift(&mut delta, e, ce, ce - 1);
             if improves(&delta) {
                 picked.push(i);
                 freed += alloc_size(e.size);
             } else {
-                shift(&mut delta, e, ce - 1, ce);
+                self.shift(&mut delta, e, ce - 1, ce);
             }
         }
         if freed < need {
@@ -352,10 +384,12 @@ impl<'a> Evictor<'a> {
     }
 }
 
-/// Record in `delta` that `o` moves from `from` copies to `to` copies.
-fn shift(delta: &mut [i128], o: &ObjectState, from: usize, to: usize) {
-    delta[from] -= i128::from(o.level_bytes(from));
-    delta[to] += i128::from(o.level_bytes(to));
+impl Evictor<'_> {
+    /// Record in `delta` that `o` moves from `from` copies to `to` copies.
+    fn shift(&self, delta: &mut [i128], o: &ObjectState, from: usize, to: usize) {
+        delta[self.level(o, from)] -= i128::from(o.level_bytes(from));
+        delta[self.level(o, to)] += i128::from(o.level_bytes(to));
+    }
 }
 
 /// A protection delta is an improvement when its lowest nonzero level lost bytes.

@@ -13,6 +13,15 @@ fn obj(id: ObjectId, size: u64, wanted: u32, priority: i32, holders: &[DiskId]) 
         priority,
         holders: holders.to_vec(),
         needed: true,
+        history: false,
+    }
+}
+
+/// An object only past snapshots hold.
+fn past(id: ObjectId, size: u64, wanted: u32, holders: &[DiskId]) -> ObjectState {
+    ObjectState {
+        history: true,
+        ..obj(id, size, wanted, 0, holders)
     }
 }
 
@@ -46,11 +55,12 @@ fn used(objects: &[ObjectState], disk: DiskId) -> u64 {
         .sum()
 }
 
-/// The lowest protection any needed object has: min over needed of min(copies, wanted).
+/// The lowest protection any object of the current tree has: min over needed of
+/// min(copies, wanted). History may give way to it, never the other way round.
 fn min_level(objects: &[ObjectState]) -> Option<usize> {
     objects
         .iter()
-        .filter(|o| o.needed)
+        .filter(|o| o.needed && !o.history)
         .map(|o| o.copies().min(o.wanted as usize))
         .min()
 }
@@ -106,6 +116,18 @@ fn plug(objects: &mut [ObjectState], disk: DiskId, cap: u64, opts: &Options, see
             assert!(p.delete.contains(&o.id), "orphan {} kept", o.id);
         }
     }
+    // History never takes a copy the current tree wants: no current object below its wanted
+    // copies loses one, and nothing of the current tree is evicted for history alone.
+    let evicts_current = p
+        .delete
+        .iter()
+        .any(|id| by_id[id].needed && !by_id[id].history && !by_id[id].surplus());
+    if evicts_current {
+        assert!(
+            p.copy.iter().any(|id| !by_id[id].history),
+            "a copy the current tree wants made way for history only"
+        );
+    }
     let bytes = |ids: &[ObjectId]| ids.iter().map(|id| alloc_size(by_id[id].size)).sum::<u64>();
     assert_eq!(p.delete_bytes, bytes(&p.delete));
     assert_eq!(p.copy_bytes, bytes(&p.copy));
@@ -135,12 +157,13 @@ fn plug(objects: &mut [ObjectState], disk: DiskId, cap: u64, opts: &Options, see
     );
 }
 
-/// Random object: (size, wanted, priority, orphan, initial holder mask).
+/// Random object: (size, wanted, priority, orphan, initial holder mask). A priority of 3 or
+/// more marks an object only history holds (see `catalog`).
 fn arb_object() -> impl Strategy<Value = (u64, u32, i32, bool, u8)> {
     (
         prop_oneof![1u64..=3 * BLOCK, 1u64..=50_000_000],
         1u32..=3,
-        0i32..3,
+        0i32..5,
         prop::bool::weighted(0.15),
         any::<u8>(),
     )
@@ -152,6 +175,8 @@ fn catalog(specs: &[(u64, u32, i32, bool, u8)], caps: &[u64]) -> Vec<ObjectState
     for (i, &(size, wanted, priority, is_orphan, mask)) in specs.iter().enumerate() {
         let mut o = if is_orphan {
             orphan(i as ObjectId, size, &[])
+        } else if priority >= 3 {
+            past(i as ObjectId, size, wanted.min(2), &[])
         } else {
             obj(i as ObjectId, size, wanted, priority, &[])
         };
@@ -217,7 +242,11 @@ proptest! {
             .enumerate()
             .map(|(i, &((size, _, priority, _, mask), wanted))| {
                 let holders: Vec<DiskId> = (0..6).filter(|d| mask & (1 << d) != 0).collect();
-                ObjectState { needed: wanted > 0, ..obj(i as ObjectId, size, wanted, priority, &holders) }
+                ObjectState {
+                    needed: wanted > 0,
+                    history: priority >= 3,
+                    ..obj(i as ObjectId, size, wanted, priority, &holders)
+                }
             })
             .collect();
         let total: u64 = objects.iter().map(|o| alloc_size(o.size)).sum();
@@ -456,10 +485,58 @@ fn histogram_apply_and_alloc() {
         copy_histogram(&objects),
         [(1, 10), (1, 20), (0, 0), (1, 30)]
     );
-    assert_eq!(protection(&objects), vec![10, 20]);
+    assert_eq!(protection(&objects), [vec![10, 20], vec![]]);
     let p = plan(&objects, &on(2, 0), &EVICT);
     assert_eq!((p.delete.clone(), p.copy.clone()), (vec![3], vec![1]));
     apply(&mut objects, 2, &p);
     assert_eq!(copy_histogram(&objects), [(0, 0), (2, 30), (0, 0), (1, 30)]);
-    assert_eq!(protection(&objects), vec![0, 30]);
+    assert_eq!(protection(&objects), [vec![0, 30], vec![]]);
+}
+
+#[test]
+fn the_current_tree_is_copied_before_history() {
+    let objects = vec![past(1, 10 * MB, 1, &[]), obj(2, MB, 2, 0, &[7])];
+    // Room for one: the current file with one copy goes before history with none.
+    let p = plan(&objects, &on(1, 2 * MB), &EVICT);
+    assert_eq!(p.copy, vec![2]);
+    let p = plan(&objects, &on(1, 20 * MB), &EVICT);
+    assert_eq!(p.copy, vec![2, 1]);
+}
+
+#[test]
+fn history_never_displaces_what_the_current_tree_wants() {
+    // Disk 1 is full of current files at exactly their wanted two copies; an old version
+    // with no copy at all does not get in.
+    let mut objects: Vec<ObjectState> = (10..14).map(|id| obj(id, MB, 2, 0, &[1, 2])).collect();
+    objects.push(past(1, MB, 1, &[]));
+    let p = plan(&objects, &on(1, 0), &EVICT);
+    assert_eq!(p, Plan::default());
+    // A surplus copy of a current file may make way for it.
+    objects[0] = obj(10, MB, 2, 0, &[1, 2, 3]);
+    let p = plan(&objects, &on(1, 0), &EVICT);
+    assert_eq!((p.delete, p.copy), (vec![10], vec![1]));
+}
+
+#[test]
+fn the_current_tree_may_displace_a_spare_history_copy_but_never_the_last() {
+    // History wants one copy and has two; the current file has none.
+    let objects = vec![past(1, MB, 1, &[1, 2]), obj(2, MB, 2, 0, &[])];
+    let p = plan(&objects, &on(1, 0), &EVICT);
+    assert_eq!((p.delete, p.copy), (vec![1], vec![2]));
+    // Its only copy stays, even for a current file with none.
+    let objects = vec![past(1, MB, 1, &[1]), obj(2, MB, 2, 0, &[])];
+    assert_eq!(plan(&objects, &on(1, 0), &EVICT), Plan::default());
+    // History that wants two copies gives one up for the current tree, never the last.
+    let objects = vec![past(1, MB, 2, &[1, 2]), obj(2, MB, 2, 0, &[])];
+    let p = plan(&objects, &on(1, 0), &EVICT);
+    assert_eq!((p.delete, p.copy), (vec![1], vec![2]));
+}
+
+#[test]
+fn protection_ranks_every_deficit_of_the_current_tree_above_history() {
+    let a = vec![obj(1, MB, 2, 0, &[1, 2]), past(2, 100 * MB, 1, &[])];
+    let b = vec![obj(1, MB, 2, 0, &[1]), past(2, 100 * MB, 1, &[3])];
+    assert!(protection(&a) < protection(&b));
+    assert_eq!(protection(&a), [vec![], vec![100 * MB]]);
+    assert_eq!(copy_histogram(&a), [(0, 0), (0, 0), (1, MB), (0, 0)]);
 }

@@ -16,6 +16,7 @@
 mod files;
 pub mod plan;
 
+use crate::catalog::tree::At;
 use crate::catalog::{Catalog, DiskRecord, Kind, VersionRow};
 use crate::disks::Connected;
 use crate::select::PathMatcher;
@@ -35,6 +36,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct RestoreOptions {
+    /// The tree to restore: the current one or a snapshot's.
+    pub at: At,
     pub patterns: Vec<PathMatcher>,
     pub from: Option<String>,
     pub progress: bool,
@@ -68,9 +71,14 @@ impl RestoreReport {
     }
 }
 
-/// The selected current entries, parents before children, each with the path relative to DEST.
-pub fn select(cat: &Catalog, patterns: &[PathMatcher]) -> Result<Vec<(Vec<u8>, VersionRow)>> {
-    let all = cat.current_files()?;
+/// The selected entries of the tree at `at`, parents before children, each with its
+/// virtual path.
+pub fn select(
+    cat: &Catalog,
+    at: At,
+    patterns: &[PathMatcher],
+) -> Result<Vec<(Vec<u8>, VersionRow)>> {
+    let all = cat.files(at)?;
     if patterns.is_empty() {
         return Ok(all);
     }
@@ -196,7 +204,7 @@ const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 const BATCH_BYTES: u64 = 256 << 20;
 
 pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
-    let items = select(cat, &opts.patterns)?;
+    let items = select(cat, opts.at, &opts.patterns)?;
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let dest_fd = nix::fcntl::open(
         dest,
@@ -613,13 +621,14 @@ fn timespec(ns: i64) -> TimeSpec {
 /// For `--plan`: what the selection needs of each disk.
 pub fn disk_plan(
     cat: &Catalog,
+    at: At,
     patterns: &[PathMatcher],
 ) -> Result<(plan::DiskPlan, Vec<crate::catalog::DiskRecord>)> {
     let disks = cat.disks()?;
     let index: HashMap<i64, usize> = disks.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
     let holders = cat.holder_sets()?;
     let mut per_object: HashMap<i64, plan::Need> = HashMap::new();
-    for (_, v) in select(cat, patterns)? {
+    for (_, v) in select(cat, at, patterns)? {
         let Some(o) = v.object else { continue };
         let n = per_object.entry(o).or_insert_with(|| plan::Need {
             files: 0,

@@ -231,6 +231,7 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
         s.finish()?;
         cat.finish_scan(scan, crate::util::now())
     })?;
+    crate::history::after_scan(cat, &s.summary)?;
     let _ = cat.checkpoint();
     s.progress.finish_and_clear();
     Ok(std::mem::take(&mut s.summary))
