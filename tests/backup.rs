@@ -384,3 +384,33 @@ fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() 
     assert_eq!(recorded, on_disk);
     assert_eq!(recorded, 1200);
 }
+
+#[test]
+fn a_size_no_disk_can_have_is_refused_in_one_line() {
+    let w = World::new();
+    make_tree(&w, 2, 100, 200);
+    let dir = w.path("big");
+    for size in ["99999999999999999999T", "8E", "9223372036854775808"] {
+        let out = w.run(["disk", "add", "big", dir.to_str().unwrap(), "--size", size]);
+        assert_eq!(out.status.code(), Some(2), "--size {size}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(size) && err.contains("8 EiB"), "{err}");
+    }
+    assert!(
+        w.json(["disk", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no disk was added"
+    );
+    add_disk(&w, "big", Some("7E"));
+    let out = w.run(["disk", "set", "big", "--size", "16777216T"]);
+    assert_eq!(out.status.code(), Some(2));
+    let list = w.json(["disk", "list", "--json"]);
+    assert_eq!(
+        list[0]["cap"],
+        7u64 << 60,
+        "the cap is stored as given, not negative"
+    );
+}
