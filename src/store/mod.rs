@@ -6,12 +6,17 @@
 //! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
 //! the store.
 
+mod listing;
+
+pub use listing::{Blocks, Listing, Stray};
+
 use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -274,6 +279,19 @@ impl Store {
     /// nothing reads it but a person can still inspect it.
     pub fn quarantine(&self, hash: &[u8; 32]) -> Result<()> {
         let name = object_name(hash).1;
+        let dir = self.fan(hash, false)?;
+        self.move_to_quarantine(dir, OsStr::new(&name), name.as_bytes())
+            .with_context(|| {
+                format!(
+                    "cannot move object {name} to quarantine on {}",
+                    self.root.display()
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The `quarantine/` folder, made if needed.
+    fn quarantine_dir(&self) -> Result<OwnedFd> {
         match nix::sys::stat::mkdirat(
             &self.root_fd,
             QUARANTINE_DIR,
@@ -282,63 +300,34 @@ impl Store {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let q = open_beneath(
+        Ok(open_beneath(
             &self.root_fd,
             QUARANTINE_DIR,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             0,
-        )?;
-        let dir = self.fan(hash, false)?;
-        nix::fcntl::renameat(
-            dir,
-            name.as_str(),
-            &q,
-            format!("{name}.{}", crate::util::now()).as_str(),
-        )
-        .with_context(|| {
-            format!(
-                "cannot move object {name} to quarantine on {}",
-                self.root.display()
-            )
-        })
+        )?)
     }
 
-    /// Removes temporary files left by an interrupted backup.
-    pub fn clean_temporaries(&self) -> Result<usize> {
-        let mut removed = 0;
-        for (fan, names) in self.list_fans()? {
-            let Ok(dir) = self.open_fan(&fan, false) else {
-                continue;
-            };
-            for t in names.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
-                if nix::unistd::unlinkat(&dir, t.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
-                    .is_ok()
-                {
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// The names in each fan-out folder (listing only; opening goes through `openat2`).
-    pub fn list_fans(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let objects = self.root.join(OBJECTS_DIR);
-        if !objects.is_dir() {
-            return Ok(Vec::new());
-        }
-        let names = |dir: &Path| -> Result<Vec<String>> {
-            let mut v: Vec<String> = std::fs::read_dir(dir)?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect();
-            v.sort();
-            Ok(v)
+    /// Why the object of `hash` is not a sound copy (unreadable, not `size` bytes long,
+    /// bytes that do not hash to its name), or None when it is one.
+    pub fn fault(
+        &self,
+        hash: &[u8; 32],
+        size: Option<u64>,
+        on_bytes: &dyn Fn(u64),
+    ) -> Option<String> {
+        let mut f = match self.open_object(hash) {
+            Ok(f) => f,
+            Err(e) => return Some(format!("cannot be read: {e}")),
         };
-        names(&objects)?
-            .into_iter()
-            .filter(|f| f.len() == 2)
-            .map(|f| Ok((f.clone(), names(&objects.join(&f))?)))
-            .collect()
+        match copy_hashing(&mut f, &mut std::io::sink(), on_bytes) {
+            Err(e) => Some(format!("read error: {}", e.root_cause())),
+            Ok((_, total)) if size.is_some_and(|s| s != total) => {
+                Some(format!("size {total} instead of {}", size.unwrap_or(0)))
+            }
+            Ok((digest, _)) if digest != *hash => Some("content does not match its hash".into()),
+            Ok(_) => None,
+        }
     }
 
     /// Takes the disk's lock so two dsbfs processes never write one disk at once.
@@ -731,8 +720,11 @@ mod tests {
         let h = crate::scan::hash::sha256(b"abc");
         let w = s.stage(&mut &b"abc"[..], &h, 3, &|_| {}).unwrap();
         assert!(matches!(w, Written::Staged(_)));
-        assert_eq!(s.clean_temporaries().unwrap(), 1);
+        let listing = s.list().unwrap();
+        assert!(listing.objects.is_empty() && listing.strays.is_empty());
+        assert_eq!(s.remove_temporaries(&listing.temporaries), 1);
         assert!(s.open_object(&h).is_err());
+        assert!(s.list().unwrap().temporaries.is_empty());
         drop(d);
     }
 
