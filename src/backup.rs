@@ -6,6 +6,10 @@
 //! (see [`Flow`]): a crash leaves temporaries (cleaned next time) or objects not yet
 //! recorded (checked and adopted next time, see [`tidy`]), never a catalog record
 //! without its object or a partial object under a final name.
+//!
+//! Every write goes through the disk's folder held open since its identity was checked,
+//! the catalog copy included; a disk whose path stops leading to that folder (unmounted,
+//! even lazily, or replaced) stops the backup with exit 1.
 
 mod tidy;
 
@@ -143,7 +147,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
         },
     )?;
     let _ = cat.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-    if let Err(e) = cat.snapshot_to(&store.root().join(crate::store::CATALOG_COPY)) {
+    if let Err(e) = leave_catalog_copy(cat, store, disk.record.id) {
         run.report
             .errors
             .push(format!("could not leave a catalog copy on the disk: {e:#}"));
@@ -151,7 +155,30 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             .stopped
             .get_or_insert_with(|| "the catalog copy could not be written".into());
     }
+    // Last: whatever was written went to the disk held open, but a disk that left
+    // during the run is not a backup that succeeded.
+    if !store.at_its_path() {
+        let reason = disk_stop_reason(&DiskError::Left.into(), &report.disk);
+        report.stopped.get_or_insert(reason);
+    }
     Ok(report)
+}
+
+/// Writes the catalog copy onto the disk. SQLite writes only by path, so the copy is
+/// made beside the catalog first (a name per disk, which the next backup to that disk
+/// overwrites if this one is killed) and copied through the disk's held folder.
+fn leave_catalog_copy(cat: &Catalog, store: &Store, disk: i64) -> Result<()> {
+    let mut tmp = cat.path().as_os_str().to_owned();
+    tmp.push(format!(".copy-{disk}"));
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let result = cat.copy_into(&tmp).and_then(|()| {
+        let mut f =
+            std::fs::File::open(&tmp).with_context(|| format!("cannot read {}", tmp.display()))?;
+        store.install(crate::store::CATALOG_COPY, &mut f)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 struct Run<'a> {
@@ -618,6 +645,9 @@ struct Synced {
 /// One flusher round: a sync, then the renames it made safe. Runs on its own thread so
 /// staging and recording go on meanwhile.
 fn flush(store: &Store, covered: Vec<Copied>) -> Result<Synced> {
+    if !store.at_its_path() {
+        return Err(DiskError::Left.into());
+    }
     store.sync()?;
     let (mut renamed, named): (Vec<Copied>, Vec<Copied>) = covered
         .into_iter()
@@ -639,6 +669,9 @@ fn disk_stop_reason(e: &anyhow::Error, disk: &str) -> String {
         ),
         Some(DiskError::Gone(io)) => format!(
             "disk {disk} stopped answering ({io}); what was copied before is recorded. Reconnect it and run backup again"
+        ),
+        Some(DiskError::Left) => format!(
+            "disk {disk} was unmounted or replaced during the backup; what was copied before is recorded. Reconnect it and run backup again"
         ),
         None => format!("backup to {disk} stopped: {e:#}"),
     }

@@ -671,3 +671,73 @@ fn a_backup_after_a_killed_one_leaves_no_unrecorded_object() {
     assert_eq!(check_disk(&w, "k"), (150, 150));
     assert_eq!(r["orphans_adopted"], left.len(), "{r}");
 }
+
+#[test]
+fn a_disk_unmounted_mid_backup_gets_everything_and_its_mount_point_nothing() {
+    let w = World::new();
+    make_tree(&w, 3000, 20_000, 60_000);
+    let ld = LoopDisk::new(&w, 1 << 30);
+    // The disk is the filesystem's root, as when a whole drive is a dsbfs disk: once
+    // it is unmounted, its path is an empty folder of the parent filesystem.
+    std::fs::remove_dir(ld.dir.join("lost+found")).unwrap();
+    w.ok(["disk", "add", "d1", ld.dir.to_str().unwrap()]);
+    let mut child = w
+        .command()
+        .args(["backup", "d1", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0 as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _reap = Reap(child.id());
+    let started = std::time::Instant::now();
+    while files_below(&ld.dir.join("objects")).len() < 50 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before the disk was unmounted"
+        );
+        assert!(started.elapsed().as_secs() < 60, "the backup wrote nothing");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    tool_ok("umount", &["-l".as_ref(), ld.dir.as_os_str()]);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed().as_secs() < 120, "the backup hangs");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("disk d1 was unmounted or replaced during the backup"),
+        "{err}"
+    );
+    let beside: Vec<_> = std::fs::read_dir(&ld.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "written into the mount point on the parent filesystem: {beside:?}"
+    );
+    // Plugged in again: what the catalog records is there, and the catalog copy went
+    // to the disk.
+    ld.remount();
+    let (recorded, _) = check_disk(&w, "d1");
+    assert!(
+        recorded < 3000,
+        "{recorded} recorded: the backup did not stop"
+    );
+    assert!(ld.dir.join("dsbfs-catalog.db").is_file());
+    let r = backup(&w, "d1");
+    assert!(r["stopped"].is_null(), "{r}");
+    assert_eq!(check_disk(&w, "d1"), (3000, 3000));
+}

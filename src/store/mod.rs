@@ -353,6 +353,49 @@ impl Store {
         Ok((s.blocks_available() as u64 * unit, s.blocks() as u64 * unit))
     }
 
+    /// Whether the disk's path still leads to the folder this store holds open. False
+    /// once the disk was unmounted (even lazily), unplugged, moved or replaced: what is
+    /// written through the held descriptors then goes to the disk that left, never to
+    /// whatever is at its path now, but the run should stop and say so.
+    pub fn at_its_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.root_id(), std::fs::metadata(&self.root)) {
+            (Ok(held), Ok(now)) => held == (now.dev(), now.ino()),
+            _ => false,
+        }
+    }
+
+    /// Writes `src` from its start as the file `name` in the disk's folder, through the
+    /// folder held open since the identity check: a disk unmounted meanwhile gets it (or
+    /// an error), never the folder left at its path. Atomic and durable: a temporary
+    /// name, fsync, rename, fsync of the folder. Write errors are [`DiskError`]s.
+    pub fn install(&self, name: &str, src: &mut File) -> Result<()> {
+        // One writer per disk (the lock): a fixed name, which the next run overwrites
+        // if this one is killed.
+        let tmp = format!("{name}.tmp");
+        let mut write = || -> std::io::Result<()> {
+            let mut out = File::from(open_beneath(
+                &self.root_fd,
+                tmp.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+                0o644,
+            )?);
+            std::io::copy(src, &mut out)?;
+            out.sync_all()?;
+            nix::fcntl::renameat(&self.root_fd, tmp.as_str(), &self.root_fd, name)?;
+            nix::unistd::fsync(&self.root_fd)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = nix::unistd::unlinkat(
+                &self.root_fd,
+                tmp.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+            write_error(e).context(format!("cannot write {name} on {}", self.root.display()))
+        })
+    }
+
     /// Device and inode of the folder this store holds open: when its path no longer
     /// leads to the same folder, the disk was unplugged, moved or replaced.
     pub fn root_id(&self) -> std::io::Result<(u64, u64)> {
@@ -531,6 +574,9 @@ pub enum DiskError {
     Full,
     #[error("the disk stopped answering ({0})")]
     Gone(std::io::Error),
+    /// Its path no longer leads to it (see [`Store::at_its_path`]).
+    #[error("the disk was unmounted or replaced")]
+    Left,
 }
 
 fn write_error(e: std::io::Error) -> anyhow::Error {
