@@ -353,20 +353,22 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() {
-    let w = World::new();
-    make_tree(&w, 1200, 100_000, 160_000);
-    let ld = LoopDisk::new(&w, 1 << 30);
-    let disk = ld.dir.join("disk");
-    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+/// Runs `dsbfs backup NAME -q`, does `strike` once `objects` holds `n` files, and
+/// returns how the backup ended and what it said on stderr. The backup is killed
+/// whatever happens, so a hang fails the test instead of blocking it.
+fn backup_struck_midway(
+    w: &World,
+    name: &str,
+    objects: &Path,
+    n: usize,
+    strike: impl FnOnce(),
+) -> (std::process::ExitStatus, String) {
     let mut child = w
         .command()
-        .args(["backup", "d1", "-q"])
+        .args(["backup", name, "-q"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill it whatever happens below, so a hang fails the test instead of blocking it.
     struct Reap(u32);
     impl Drop for Reap {
         fn drop(&mut self) {
@@ -376,27 +378,35 @@ fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() 
     }
     let _reap = Reap(child.id());
     let started = std::time::Instant::now();
-    while files_below(&disk.join("objects")).len() < 100 {
+    while files_below(objects).len() < n {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the backup ended before the disk died"
+            "the backup ended before the disk was struck"
         );
         assert!(started.elapsed().as_secs() < 60, "the backup wrote nothing");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    ld.fail();
+    strike();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "the backup hangs on a dead disk"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(started.elapsed().as_secs() < 120, "the backup hangs");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+#[test]
+fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() {
+    let w = World::new();
+    make_tree(&w, 1200, 100_000, 160_000);
+    let ld = LoopDisk::new(&w, 1 << 30);
+    let disk = ld.dir.join("disk");
+    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+    let (status, err) = backup_struck_midway(&w, "d1", &disk.join("objects"), 100, || ld.fail());
     assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(err.contains("disk d1"), "{err}");
@@ -681,39 +691,9 @@ fn a_disk_unmounted_mid_backup_gets_everything_and_its_mount_point_nothing() {
     // it is unmounted, its path is an empty folder of the parent filesystem.
     std::fs::remove_dir(ld.dir.join("lost+found")).unwrap();
     w.ok(["disk", "add", "d1", ld.dir.to_str().unwrap()]);
-    let mut child = w
-        .command()
-        .args(["backup", "d1", "-q"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Reap(u32);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let pid = nix::unistd::Pid::from_raw(self.0 as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-    let _reap = Reap(child.id());
-    let started = std::time::Instant::now();
-    while files_below(&ld.dir.join("objects")).len() < 50 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup ended before the disk was unmounted"
-        );
-        assert!(started.elapsed().as_secs() < 60, "the backup wrote nothing");
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    tool_ok("umount", &["-l".as_ref(), ld.dir.as_os_str()]);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(started.elapsed().as_secs() < 120, "the backup hangs");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = backup_struck_midway(&w, "d1", &ld.dir.join("objects"), 50, || {
+        tool_ok("umount", &["-l".as_ref(), ld.dir.as_os_str()]);
+    });
     assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(
