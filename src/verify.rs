@@ -3,7 +3,9 @@
 //! Objects are checked in hash order, in chunks hashed on all cores; after each chunk
 //! the findings are applied and a cursor saved, so an interrupted verify resumes.
 //! Bad objects go to the disk's quarantine folder and lose their catalog record, so
-//! the planner makes the copy again elsewhere.
+//! the planner makes the copy again elsewhere. Entries of the object store that are no
+//! object (strays) are named by path, and moved to quarantine too; they never stop the
+//! check of the rest of the disk.
 
 use crate::catalog::Catalog;
 use crate::disks::Connected;
@@ -28,7 +30,8 @@ pub struct VerifyReport {
     pub damaged: Vec<String>,
     /// Sound objects the catalog did not know were there (now recorded).
     pub adopted: u64,
-    /// Files in the object store that are no object the catalog knows.
+    /// Objects the catalog does not know (by hash), and entries of the object store
+    /// that are no object (`PATH: what it is`, and where it went with quarantine).
     pub unknown: Vec<String>,
 }
 
@@ -232,8 +235,8 @@ fn apply(
                 if let Some((oid, _)) = item.recorded {
                     cat.remove_copy(oid, disk)?;
                 }
-                // The copy is forgotten either way; what stays in the store is unknown
-                // to the catalog, and the next backup removes it.
+                // The copy is forgotten either way: if it stays in the store, the next
+                // backup checks it again and quarantines or removes it.
                 if let Err(e) = store.quarantine(&item.hash) {
                     tracing::warn!("{e:#}");
                 }

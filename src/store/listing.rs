@@ -134,7 +134,10 @@ fn fan_member(fan: &[u8], name: &[u8], kind: Kind) -> Member {
 
 /// The entries of the folder `dir` (not `.` and `..`), with their kinds.
 fn entries(dir: &OwnedFd) -> nix::Result<Vec<(OsString, Kind)>> {
-    let mut listing = nix::dir::Dir::from_fd(dir.try_clone().map_err(|_| Errno::EMFILE)?)?;
+    let copy = dir
+        .try_clone()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let mut listing = nix::dir::Dir::from_fd(copy)?;
     let mut out = Vec::new();
     for e in listing.iter() {
         let e = e?;
