@@ -4,13 +4,19 @@
 //! written), renamed only after a `syncfs` that started once they were written, and
 //! recorded in the catalog only after a `syncfs` that started once they were renamed
 //! (see [`Flow`]): a crash leaves temporaries (cleaned next time) or objects not yet
-//! recorded (adopted next time), never a catalog record without its object or a
-//! partial object under a final name.
+//! recorded (checked and adopted next time, see [`tidy`]), never a catalog record
+//! without its object or a partial object under a final name.
+//!
+//! Every write goes through the disk's folder held open since its identity was checked,
+//! the catalog copy included; a disk whose path stops leading to that folder (unmounted,
+//! even lazily, or replaced) stops the backup with exit 1.
+
+mod tidy;
 
 use crate::catalog::{Catalog, Source, physical_path};
 use crate::disks::Connected;
 use crate::placement::{self, ObjectState, Options, Plan, TargetDisk};
-use crate::store::{DiskError, Store, Written};
+use crate::store::{Blocks, DiskError, Store, Written};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use indicatif::ProgressBar;
@@ -45,6 +51,12 @@ pub struct BackupReport {
     pub after: [(u64, u64); 4],
     pub copied: (u64, u64),
     pub adopted: u64,
+    /// Objects found on the disk but not recorded (left by a killed run): checked and
+    /// recorded, or removed when the catalog does not know them.
+    pub orphans_adopted: u64,
+    pub orphans_removed: u64,
+    /// Objects not copied because something that does not belong takes their place.
+    pub blocked: u64,
     pub deleted: (u64, u64),
     /// Objects whose source no longer matches the scan (flagged for the next scan).
     pub source_changed: u64,
@@ -56,20 +68,34 @@ pub struct BackupReport {
 
 impl BackupReport {
     pub fn needs_attention(&self) -> bool {
-        self.source_changed > 0 || self.unreadable > 0 || self.stopped.is_some()
+        self.source_changed > 0 || self.unreadable > 0 || self.blocked > 0 || self.stopped.is_some()
+    }
+
+    /// A warning: one line on stderr, and kept in the report (the first 50).
+    fn note(&mut self, msg: String) {
+        tracing::warn!("{msg}");
+        if self.errors.len() < 50 {
+            self.errors.push(msg);
+        }
     }
 }
 
 pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<BackupReport> {
     let store = &disk.store;
+    let mut report = BackupReport {
+        disk: disk.record.name.clone(),
+        ..Default::default()
+    };
     let _lock = if opts.dry_run {
         None
     } else {
         Some(store.lock()?)
     };
-    if !opts.dry_run {
-        store.clean_temporaries()?;
-    }
+    let blocks = if opts.dry_run {
+        Vec::new()
+    } else {
+        tidy::tidy(cat, store, (disk.record.id, &disk.record.name), &mut report)?
+    };
     let snap = cat.placement_snapshot(disk.record.id)?;
     let used = cat.disk_alloc(disk.record.id)?;
     let catalog_size = std::fs::metadata(cat.path()).map(|m| m.len()).unwrap_or(0);
@@ -88,17 +114,13 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
     );
     let mut after = snap.objects.clone();
     placement::apply(&mut after, disk.record.id, &plan);
-    let mut report = BackupReport {
-        disk: disk.record.name.clone(),
-        room,
-        plan_copy_objects: plan.copy.len() as u64,
-        plan_copy_bytes: plan.copy_bytes,
-        plan_delete_objects: plan.delete.len() as u64,
-        plan_delete_bytes: plan.delete_bytes,
-        before: placement::copy_histogram(&snap.objects),
-        after: placement::copy_histogram(&after),
-        ..Default::default()
-    };
+    report.room = room;
+    report.plan_copy_objects = plan.copy.len() as u64;
+    report.plan_copy_bytes = plan.copy_bytes;
+    report.plan_delete_objects = plan.delete.len() as u64;
+    report.plan_delete_bytes = plan.delete_bytes;
+    report.before = placement::copy_histogram(&snap.objects);
+    report.after = placement::copy_histogram(&after);
     if opts.dry_run {
         return Ok(report);
     }
@@ -111,6 +133,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             .into_iter()
             .filter(|c| c.record.id != disk.record.id)
             .collect(),
+        blocks,
         report: &mut report,
     };
     run.delete(&plan, &snap)?;
@@ -124,7 +147,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
         },
     )?;
     let _ = cat.checkpoint();
-    if let Err(e) = cat.snapshot_to(&store.root().join(crate::store::CATALOG_COPY)) {
+    if let Err(e) = leave_catalog_copy(cat, store, disk.record.id) {
         run.report
             .errors
             .push(format!("could not leave a catalog copy on the disk: {e:#}"));
@@ -132,7 +155,30 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             .stopped
             .get_or_insert_with(|| "the catalog copy could not be written".into());
     }
+    // Last: whatever was written went to the disk held open, but a disk that left
+    // during the run is not a backup that succeeded.
+    if !store.at_its_path() {
+        let reason = disk_stop_reason(&DiskError::Left.into(), &report.disk);
+        report.stopped.get_or_insert(reason);
+    }
     Ok(report)
+}
+
+/// Writes the catalog copy onto the disk. SQLite writes only by path, so the copy is
+/// made beside the catalog first (a name per disk, which the next backup to that disk
+/// overwrites if this one is killed) and copied through the disk's held folder.
+fn leave_catalog_copy(cat: &Catalog, store: &Store, disk: i64) -> Result<()> {
+    let mut tmp = cat.path().as_os_str().to_owned();
+    tmp.push(format!(".copy-{disk}"));
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let result = cat.copy_into(&tmp).and_then(|()| {
+        let mut f =
+            std::fs::File::open(&tmp).with_context(|| format!("cannot read {}", tmp.display()))?;
+        store.install(crate::store::CATALOG_COPY, &mut f)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 struct Run<'a> {
@@ -141,6 +187,8 @@ struct Run<'a> {
     disk: i64,
     sources: Vec<Source>,
     others: Vec<Connected>,
+    /// What strays in the store stand in the way of: those objects are not copied.
+    blocks: Vec<Blocks>,
     report: &'a mut BackupReport,
 }
 
@@ -169,6 +217,10 @@ impl Run<'_> {
             snap.objects.iter().map(|o| (o.id, o.size)).collect();
         for id in doomed {
             if let Some(h) = snap.hashes.get(&id) {
+                // A stray in its place is not the copy: it stays for `verify`.
+                if self.blocked(h) {
+                    continue;
+                }
                 self.store.remove_object(h)?;
                 self.report.deleted.0 += 1;
                 self.report.deleted.1 += sizes.get(&id).copied().unwrap_or(0);
@@ -232,9 +284,14 @@ impl Run<'_> {
         result
     }
 
-    /// One job per object of the plan, with the source files that hold it.
+    fn blocked(&self, hash: &[u8; 32]) -> bool {
+        self.blocks.iter().any(|b| b.covers(hash))
+    }
+
+    /// One job per object of the plan that no stray blocks, with the source files that
+    /// hold it.
     fn copy_jobs(
-        &self,
+        &mut self,
         plan: &Plan,
         snap: &crate::catalog::Snapshot,
         objects: &[ObjectState],
@@ -242,9 +299,16 @@ impl Run<'_> {
         let sizes: std::collections::HashMap<i64, u64> =
             objects.iter().map(|o| (o.id, o.size)).collect();
         let mut paths = self.cat.object_paths()?;
+        let blocked = plan
+            .copy
+            .iter()
+            .filter(|id| snap.hashes.get(id).is_some_and(|h| self.blocked(h)))
+            .count();
+        self.report.blocked += blocked as u64;
         Ok(plan
             .copy
             .iter()
+            .filter(|id| snap.hashes.get(id).is_some_and(|h| !self.blocked(h)))
             .filter_map(|id| {
                 Some(CopyJob {
                     id: *id,
@@ -409,10 +473,7 @@ impl Run<'_> {
     }
 
     fn note(&mut self, msg: String) {
-        tracing::warn!("{msg}");
-        if self.report.errors.len() < 50 {
-            self.report.errors.push(msg);
-        }
+        self.report.note(msg);
     }
 }
 
@@ -584,6 +645,9 @@ struct Synced {
 /// One flusher round: a sync, then the renames it made safe. Runs on its own thread so
 /// staging and recording go on meanwhile.
 fn flush(store: &Store, covered: Vec<Copied>) -> Result<Synced> {
+    if !store.at_its_path() {
+        return Err(DiskError::Left.into());
+    }
     store.sync()?;
     let (mut renamed, named): (Vec<Copied>, Vec<Copied>) = covered
         .into_iter()
@@ -605,6 +669,9 @@ fn disk_stop_reason(e: &anyhow::Error, disk: &str) -> String {
         ),
         Some(DiskError::Gone(io)) => format!(
             "disk {disk} stopped answering ({io}); what was copied before is recorded. Reconnect it and run backup again"
+        ),
+        Some(DiskError::Left) => format!(
+            "disk {disk} was unmounted or replaced during the backup; what was copied before is recorded. Reconnect it and run backup again"
         ),
         None => format!("backup to {disk} stopped: {e:#}"),
     }

@@ -28,26 +28,46 @@ pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// Parses sizes like `950M`, `1.5T`, `500G`, `4096` (binary units: K = 1024).
+/// The largest size dsbfs takes: sizes are stored as SQLite integers (`i64`), and no
+/// disk comes near 8 EiB.
+pub const MAX_SIZE: u64 = i64::MAX as u64;
+
+/// Parses sizes like `950M`, `1.5T`, `500G`, `4096` (binary units: K = 1024). Whole
+/// numbers are exact; a size of 8 EiB or more (what cannot be a disk, or overflows) is
+/// refused rather than clamped.
 pub fn parse_size(s: &str) -> Result<u64> {
+    let not_a_size = || anyhow::anyhow!("{s:?} is not a size; write it like 500G, 1.5T or 950M");
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
-    let mult: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        "P" => 1 << 50,
-        _ => bail!("{s:?} is not a size; write it like 500G, 1.5T or 950M"),
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        "P" => 50,
+        "E" => 60,
+        _ => return Err(not_a_size()),
     };
-    let value: f64 = num
-        .trim()
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-        .with_context(|| format!("{s:?} is not a size; write it like 500G, 1.5T or 950M"))?;
-    Ok((value * mult as f64) as u64)
+    let num = num.trim();
+    let bytes = if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u128 is too large, like any other overflow.
+        num.parse::<u128>()
+            .ok()
+            .and_then(|v| v.checked_mul(1 << shift))
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|&v| v <= MAX_SIZE)
+    } else {
+        let value: f64 = num
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(not_a_size)?;
+        let bytes = value * (1u64 << shift) as f64;
+        // `MAX_SIZE as f64` rounds up to 2^63, the first size refused.
+        (bytes < MAX_SIZE as f64).then_some(bytes as u64)
+    };
+    bytes.ok_or_else(|| anyhow::anyhow!("{s:?} is too large: no disk holds 8 EiB or more"))
 }
 
 /// Formats bytes for people: `1.5G`, `950M`, `12K`, `800B`.
@@ -230,6 +250,37 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1G").is_err());
         assert!(parse_size("5X").is_err());
+    }
+
+    #[test]
+    fn sizes_no_disk_can_have_are_refused_not_clamped() {
+        assert_eq!(parse_size("9007199254740993").unwrap(), 9007199254740993);
+        assert_eq!(parse_size("7E").unwrap(), 7 << 60);
+        assert_eq!(parse_size(&MAX_SIZE.to_string()).unwrap(), MAX_SIZE);
+        assert_eq!(
+            parse_size("7.99E").unwrap(),
+            (7.99 * (1u64 << 60) as f64) as u64
+        );
+        for big in [
+            "99999999999999999999T",
+            "9223372036854775808",
+            "18446744073709551616",
+            "999999999999999999999999999999999999999999",
+            "8E",
+            "8.0E",
+            "8192P",
+            "16777216T",
+        ] {
+            let err = parse_size(big).unwrap_err().to_string();
+            assert!(
+                err.contains("too large") && err.contains("8 EiB"),
+                "{big}: {err}"
+            );
+        }
+        for junk in ["1e300", "inf", "NaN", ".", ""] {
+            let err = parse_size(junk).unwrap_err().to_string();
+            assert!(err.contains("not a size"), "{junk}: {err}");
+        }
     }
 
     #[test]

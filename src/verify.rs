@@ -3,17 +3,17 @@
 //! Objects are checked in hash order, in chunks hashed on all cores; after each chunk
 //! the findings are applied and a cursor saved, so an interrupted verify resumes.
 //! Bad objects go to the disk's quarantine folder and lose their catalog record, so
-//! the planner makes the copy again elsewhere.
+//! the planner makes the copy again elsewhere. Entries of the object store that are no
+//! object (strays) are named by path, and moved to quarantine too; they never stop the
+//! check of the rest of the disk.
 
 use crate::catalog::Catalog;
 use crate::disks::Connected;
 use crate::store::Store;
-use crate::util::{hex, parse_hash};
+use crate::util::hex;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Objects hashed between two saved cursors.
@@ -30,7 +30,8 @@ pub struct VerifyReport {
     pub damaged: Vec<String>,
     /// Sound objects the catalog did not know were there (now recorded).
     pub adopted: u64,
-    /// Files in the object store that are no object the catalog knows.
+    /// Objects the catalog does not know (by hash), and entries of the object store
+    /// that are no object (`PATH: what it is`, and where it went with quarantine).
     pub unknown: Vec<String>,
 }
 
@@ -40,10 +41,10 @@ impl VerifyReport {
     }
 }
 
-/// One thing to look at: a recorded copy, a file on disk, or both.
+/// One thing to look at: a recorded copy, an object on disk, or both.
 struct Item {
     name: String,
-    hash: Option<[u8; 32]>,
+    hash: [u8; 32],
     recorded: Option<(i64, u64)>,
     on_disk: bool,
 }
@@ -66,7 +67,9 @@ pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Res
         resumed: cursor.is_some(),
         ..Default::default()
     };
-    let items = inventory(cat, store, id, cursor.as_deref())?;
+    let listing = store.list()?;
+    strays(store, &listing.strays, fix, &mut report);
+    let items = inventory(cat, &listing, id, cursor.as_deref())?;
     let pb = crate::util::progress_bar(
         items.iter().map(|i| i.recorded.map_or(0, |r| r.1)).sum(),
         "{spinner} verified {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -98,8 +101,29 @@ pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Res
     Ok(report)
 }
 
-/// Everything recorded on the disk and everything in its store, merged by name, after the cursor.
-fn inventory(cat: &Catalog, store: &Store, disk: i64, after: Option<&str>) -> Result<Vec<Item>> {
+/// Reports what does not belong in the object store, naming its path; with `fix`,
+/// moves it into `quarantine/`. A stray never stops the rest of the disk's check.
+fn strays(store: &Store, strays: &[crate::store::Stray], fix: bool, r: &mut VerifyReport) {
+    for s in strays {
+        let mut line = format!("{}: {}", store.root().join(&s.rel).display(), s.what);
+        if fix {
+            match store.quarantine_stray(s) {
+                Ok(to) => line += &format!(" (moved to quarantine/{})", to.to_string_lossy()),
+                Err(e) => line += &format!(" ({e:#})"),
+            }
+        }
+        r.unknown.push(line);
+    }
+}
+
+/// Everything recorded on the disk and every object in its store, merged by name, after
+/// the cursor.
+fn inventory(
+    cat: &Catalog,
+    listing: &crate::store::Listing,
+    disk: i64,
+    after: Option<&str>,
+) -> Result<Vec<Item>> {
     let mut items: std::collections::BTreeMap<String, Item> = std::collections::BTreeMap::new();
     for (oid, hash, size) in cat.disk_objects(disk)? {
         let name = hex(&hash);
@@ -107,31 +131,23 @@ fn inventory(cat: &Catalog, store: &Store, disk: i64, after: Option<&str>) -> Re
             name.clone(),
             Item {
                 name,
-                hash: Some(hash),
+                hash,
                 recorded: Some((oid, size)),
                 on_disk: false,
             },
         );
     }
-    for (fan, names) in store.list_fans()? {
-        for name in names.into_iter().filter(|n| !n.starts_with(".tmp-")) {
-            let key = if name.starts_with(&fan) {
-                name.clone()
-            } else {
-                format!("{fan}/{name}")
-            };
-            let hash =
-                parse_hash(&name).filter(|_| name.starts_with(&fan) && name == name.to_lowercase());
-            items
-                .entry(key.clone())
-                .or_insert(Item {
-                    name: key,
-                    hash,
-                    recorded: None,
-                    on_disk: false,
-                })
-                .on_disk = true;
-        }
+    for hash in &listing.objects {
+        let name = hex(hash);
+        items
+            .entry(name.clone())
+            .or_insert(Item {
+                name,
+                hash: *hash,
+                recorded: None,
+                on_disk: false,
+            })
+            .on_disk = true;
     }
     Ok(items
         .into_values()
@@ -148,16 +164,15 @@ fn check_chunk(store: &Store, chunk: &[Item], pb: &ProgressBar) -> Vec<Finding> 
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let mut buf = vec![0u8; 1 << 20];
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = chunk.get(i) else { break };
-                    let finding = match (item.on_disk, item.hash) {
-                        (false, _) => Finding::Missing,
-                        (true, None) => Finding::Damaged("not an object name".into()),
-                        (true, Some(h)) => {
-                            check_object(store, &h, item.recorded.map(|r| r.1), &mut buf, pb)
-                        }
+                    let finding = if item.on_disk {
+                        store
+                            .fault(&item.hash, item.recorded.map(|r| r.1), &|n| pb.inc(n))
+                            .map_or(Finding::Sound, Finding::Damaged)
+                    } else {
+                        Finding::Missing
                     };
                     *results[i].lock().expect("not poisoned") = Some(finding);
                 }
@@ -174,40 +189,6 @@ fn check_chunk(store: &Store, chunk: &[Item], pb: &ProgressBar) -> Vec<Finding> 
         .collect()
 }
 
-fn check_object(
-    store: &Store,
-    hash: &[u8; 32],
-    size: Option<u64>,
-    buf: &mut [u8],
-    pb: &ProgressBar,
-) -> Finding {
-    let mut f = match store.open_object(hash) {
-        Ok(f) => f,
-        Err(e) => return Finding::Damaged(format!("cannot be read: {e}")),
-    };
-    let mut h = Sha256::new();
-    let mut total = 0u64;
-    loop {
-        match f.read(buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                h.update(&buf[..n]);
-                total += n as u64;
-                pb.inc(n as u64);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Finding::Damaged(format!("read error: {e}")),
-        }
-    }
-    if size.is_some_and(|s| s != total) {
-        return Finding::Damaged(format!("size {total} instead of {}", size.unwrap_or(0)));
-    }
-    if <[u8; 32]>::from(h.finalize()) != *hash {
-        return Finding::Damaged("content does not match its hash".into());
-    }
-    Finding::Sound
-}
-
 fn apply(
     cat: &Catalog,
     store: &Store,
@@ -220,9 +201,9 @@ fn apply(
     match finding {
         Finding::Sound => {
             r.checked.0 += 1;
-            match (item.recorded, item.hash) {
-                (Some((_, size)), _) => r.checked.1 += size,
-                (None, Some(h)) => match cat.object_by_hash(&h)? {
+            match item.recorded {
+                Some((_, size)) => r.checked.1 += size,
+                None => match cat.object_by_hash(&item.hash)? {
                     Some((oid, size)) => {
                         r.checked.1 += size;
                         r.adopted += 1;
@@ -232,7 +213,6 @@ fn apply(
                     }
                     None => r.unknown.push(item.name.clone()),
                 },
-                (None, None) => {}
             }
         }
         Finding::Missing => {
@@ -246,19 +226,23 @@ fn apply(
                 cat.remove_copy(oid, disk)?;
             }
         }
-        Finding::Damaged(why) => match item.hash {
-            Some(h) if item.recorded.is_some() || cat.object_by_hash(&h)?.is_some() => {
-                tracing::error!("object {} on disk {} is damaged: {why}", item.name, r.disk);
-                r.damaged.push(format!("{}: {why}", item.name));
-                if fix {
-                    if let Some((oid, _)) = item.recorded {
-                        cat.remove_copy(oid, disk)?;
-                    }
-                    store.quarantine(&h)?;
+        Finding::Damaged(why)
+            if item.recorded.is_some() || cat.object_by_hash(&item.hash)?.is_some() =>
+        {
+            tracing::error!("object {} on disk {} is damaged: {why}", item.name, r.disk);
+            r.damaged.push(format!("{}: {why}", item.name));
+            if fix {
+                if let Some((oid, _)) = item.recorded {
+                    cat.remove_copy(oid, disk)?;
+                }
+                // The copy is forgotten either way: if it stays in the store, the next
+                // backup checks it again and quarantines or removes it.
+                if let Err(e) = store.quarantine(&item.hash) {
+                    tracing::warn!("{e:#}");
                 }
             }
-            _ => r.unknown.push(item.name.clone()),
-        },
+        }
+        Finding::Damaged(_) => r.unknown.push(item.name.clone()),
     }
     Ok(())
 }

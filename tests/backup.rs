@@ -36,33 +36,35 @@ fn backup(w: &World, name: &str) -> serde_json::Value {
     w.json(["backup", name, "--json"])
 }
 
-/// Checks a disk against the catalog: every recorded copy is there with the right bytes,
-/// and every object under a final name is whole. Returns (recorded copies, objects on disk).
-fn check_disk(w: &World, name: &str) -> (usize, usize) {
+/// The folder of disk `name`, as the catalog records it.
+fn disk_root(w: &World, name: &str) -> std::path::PathBuf {
+    dsbfs::catalog::Catalog::open_readonly(&w.catalog)
+        .unwrap()
+        .disk(name)
+        .unwrap()
+        .expect("a registered disk")
+        .path
+}
+
+/// The hashes (hex) of the copies the catalog records on disk `name`.
+fn recorded(w: &World, name: &str) -> Vec<String> {
     let cat = dsbfs::catalog::Catalog::open_readonly(&w.catalog).unwrap();
     let disk = cat.disk(name).unwrap().unwrap();
     let conn = read_only(&w.catalog).unwrap();
     let mut st = conn
         .prepare("SELECT o.hash FROM copies c JOIN objects o ON o.id = c.object WHERE c.disk = ?1")
         .unwrap();
-    let recorded: Vec<Vec<u8>> = st
-        .query_map([disk.id], |r| r.get(0))
+    st.query_map([disk.id], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    for h in &recorded {
-        let hex = dsbfs::util::hex(h);
-        let path = disk.path.join("objects").join(&hex[..2]).join(&hex);
-        let data = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("recorded copy {hex} missing on {name}: {e}"));
-        assert_eq!(
-            dsbfs::util::hex(&dsbfs::scan::hash::sha256(&data)),
-            hex,
-            "damaged object on {name}"
-        );
-    }
-    let mut on_disk = 0;
-    let objects = disk.path.join("objects");
+        .map(|r| dsbfs::util::hex(&r.unwrap()))
+        .collect()
+}
+
+/// The names of the objects under their final names in the folder-disk at `root`
+/// (temporaries left out), each checked to be whole.
+fn objects_on_disk(root: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let objects = root.join("objects");
     if objects.is_dir() {
         for fan in std::fs::read_dir(&objects).unwrap() {
             for f in std::fs::read_dir(fan.unwrap().path()).unwrap() {
@@ -77,11 +79,36 @@ fn check_disk(w: &World, name: &str) -> (usize, usize) {
                     fname,
                     "partial object under a final name"
                 );
-                on_disk += 1;
+                out.insert(fname);
             }
         }
     }
-    (recorded.len(), on_disk)
+    out
+}
+
+/// Checks that every copy the catalog records on disk `name` is there with the right
+/// bytes; returns how many there are.
+fn recorded_sound(w: &World, name: &str) -> usize {
+    let root = disk_root(w, name);
+    let recorded = recorded(w, name);
+    for hex in &recorded {
+        let path = root.join("objects").join(&hex[..2]).join(hex);
+        let data = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("recorded copy {hex} missing on {name}: {e}"));
+        assert_eq!(
+            &dsbfs::util::hex(&dsbfs::scan::hash::sha256(&data)),
+            hex,
+            "damaged object on {name}"
+        );
+    }
+    recorded.len()
+}
+
+/// Checks a disk against the catalog: every recorded copy is there with the right bytes,
+/// and every object under a final name is whole. Returns (recorded copies, objects on disk).
+fn check_disk(w: &World, name: &str) -> (usize, usize) {
+    let root = disk_root(w, name);
+    (recorded_sound(w, name), objects_on_disk(&root).len())
 }
 
 fn copies_histogram(w: &World) -> [u64; 4] {
@@ -333,20 +360,22 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() {
-    let w = World::new();
-    make_tree(&w, 1200, 100_000, 160_000);
-    let ld = LoopDisk::new(&w, 1 << 30);
-    let disk = ld.dir.join("disk");
-    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+/// Runs `dsbfs backup NAME -q`, does `strike` once `objects` holds `n` files, and
+/// returns how the backup ended and what it said on stderr. The backup is killed
+/// whatever happens, so a hang fails the test instead of blocking it.
+fn backup_struck_midway(
+    w: &World,
+    name: &str,
+    objects: &Path,
+    n: usize,
+    strike: impl FnOnce(),
+) -> (std::process::ExitStatus, String) {
     let mut child = w
         .command()
-        .args(["backup", "d1", "-q"])
+        .args(["backup", name, "-q"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill it whatever happens below, so a hang fails the test instead of blocking it.
     struct Reap(u32);
     impl Drop for Reap {
         fn drop(&mut self) {
@@ -356,27 +385,35 @@ fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() 
     }
     let _reap = Reap(child.id());
     let started = std::time::Instant::now();
-    while files_below(&disk.join("objects")).len() < 100 {
+    while files_below(objects).len() < n {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the backup ended before the disk died"
+            "the backup ended before the disk was struck"
         );
         assert!(started.elapsed().as_secs() < 60, "the backup wrote nothing");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    ld.fail();
+    strike();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(
-            started.elapsed().as_secs() < 120,
-            "the backup hangs on a dead disk"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(started.elapsed().as_secs() < 120, "the backup hangs");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+#[test]
+fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() {
+    let w = World::new();
+    make_tree(&w, 1200, 100_000, 160_000);
+    let ld = LoopDisk::new(&w, 1 << 30);
+    let disk = ld.dir.join("disk");
+    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+    let (status, err) = backup_struck_midway(&w, "d1", &disk.join("objects"), 100, || ld.fail());
     assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(err.contains("disk d1"), "{err}");
@@ -388,4 +425,305 @@ fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() 
     let (recorded, on_disk) = check_disk(&w, "d2");
     assert_eq!(recorded, on_disk);
     assert_eq!(recorded, 1200);
+}
+
+#[test]
+fn a_size_no_disk_can_have_is_refused_in_one_line() {
+    let w = World::new();
+    make_tree(&w, 2, 100, 200);
+    let dir = w.path("big");
+    for size in ["99999999999999999999T", "8E", "9223372036854775808"] {
+        let out = w.run(["disk", "add", "big", dir.to_str().unwrap(), "--size", size]);
+        assert_eq!(out.status.code(), Some(2), "--size {size}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(size) && err.contains("8 EiB"), "{err}");
+    }
+    assert!(
+        w.json(["disk", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no disk was added"
+    );
+    add_disk(&w, "big", Some("7E"));
+    let out = w.run(["disk", "set", "big", "--size", "16777216T"]);
+    assert_eq!(out.status.code(), Some(2));
+    let list = w.json(["disk", "list", "--json"]);
+    assert_eq!(
+        list[0]["cap"],
+        7u64 << 60,
+        "the cap is stored as given, not negative"
+    );
+}
+
+/// The hashes (hex) of every object the catalog knows, sorted.
+fn object_hashes(w: &World) -> Vec<String> {
+    let conn = read_only(&w.catalog).unwrap();
+    let mut st = conn
+        .prepare("SELECT hash FROM objects ORDER BY hash")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| dsbfs::util::hex(&r.unwrap()))
+        .collect()
+}
+
+/// Something that does not belong, planted in a disk's `objects/` folder: its path, and
+/// how many of the archive's objects (`hashes`) it stands in the way of.
+type Plant = fn(w: &World, objects: &Path, hashes: &[String]) -> (std::path::PathBuf, usize);
+
+fn in_fan_of(hashes: &[String], fan: &str) -> usize {
+    hashes.iter().filter(|h| h.starts_with(fan)).count()
+}
+
+/// One stray entry in a disk's object store never stops `backup`, `verify --check` or
+/// `verify` for the whole disk: each names it in one line and carries on with the rest,
+/// `verify` moves it (never what a symlink points to) into `quarantine/`, and the next
+/// backup copies what it was in the way of.
+fn a_stray_is_skipped_named_and_quarantined(plant: Plant) -> World {
+    let w = World::new();
+    make_tree(&w, 30, 1000, 5000);
+    add_disk(&w, "d", None);
+    let hashes = object_hashes(&w);
+    assert_eq!(hashes.len(), 30);
+    let objects = w.path("d/objects");
+    std::fs::create_dir_all(&objects).unwrap();
+    let (stray, blocked) = plant(&w, &objects, &hashes);
+    let shown = stray.display().to_string();
+
+    let out = w.run(["backup", "d", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(if blocked > 0 { 3 } else { 0 }),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one warning line: {err}");
+    assert!(
+        err.contains(&shown) && err.contains("dsbfs verify d"),
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["blocked"], blocked, "{r}");
+    assert_eq!(r["copied"][0], 30 - blocked, "{r}");
+    assert_eq!(recorded_sound(&w, "d"), 30 - blocked);
+
+    let out = w.run(["verify", "d", "--check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!("verified {} objects", 30 - blocked)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("unknown: {shown}: ")), "{text}");
+    assert!(stray.symlink_metadata().is_ok(), "--check moves nothing");
+    assert!(!w.path("d/quarantine").exists());
+
+    let out = w.run(["verify", "d"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(&format!("verified {} objects", 30 - blocked)),
+        "{text}"
+    );
+    assert!(text.contains("0 damaged, 0 missing"), "{text}");
+    assert!(text.contains("moved to quarantine/objects-"), "{text}");
+    assert!(stray.symlink_metadata().is_err(), "{shown} is still there");
+    let quarantined: Vec<_> = std::fs::read_dir(w.path("d/quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(quarantined[0].starts_with("objects-"), "{quarantined:?}");
+
+    let r = backup(&w, "d");
+    assert_eq!(r["copied"][0], blocked, "{r}");
+    assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(check_disk(&w, "d"), (30, 30));
+    w.ok(["verify", "d"]);
+    w
+}
+
+#[test]
+fn a_file_where_a_folder_of_objects_belongs_stops_nothing() {
+    a_stray_is_skipped_named_and_quarantined(|_, objects, hashes| {
+        let fan = &hashes[0][..2];
+        write(objects.join(fan), "junk\n");
+        (objects.join(fan), in_fan_of(hashes, fan))
+    });
+}
+
+#[test]
+fn a_symlinked_folder_of_objects_is_never_followed() {
+    let w = a_stray_is_skipped_named_and_quarantined(|w, objects, hashes| {
+        // It points at a folder outside the disk that looks like a fan-out folder.
+        let outside = w.path("outside");
+        write(outside.join(&hashes[0]), "not the object");
+        let fan = &hashes[0][..2];
+        std::os::unix::fs::symlink(&outside, objects.join(fan)).unwrap();
+        (objects.join(fan), in_fan_of(hashes, fan))
+    });
+    let outside: Vec<_> = std::fs::read_dir(w.path("outside"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(outside.len(), 1, "written outside the disk: {outside:?}");
+    assert_eq!(std::fs::read(&outside[0]).unwrap(), b"not the object");
+}
+
+#[test]
+fn a_file_not_named_by_a_hash_stops_nothing() {
+    a_stray_is_skipped_named_and_quarantined(|_, objects, hashes| {
+        let path = objects
+            .join(&hashes[0][..2])
+            .join("Notes about this disk.txt");
+        write(&path, "mine");
+        (path, 0)
+    });
+}
+
+#[test]
+fn a_folder_where_an_object_belongs_stops_nothing() {
+    a_stray_is_skipped_named_and_quarantined(|_, objects, hashes| {
+        let path = objects.join(&hashes[0][..2]).join(&hashes[0]);
+        write(path.join("inside"), "a folder in the object's place");
+        (path, 1)
+    });
+}
+
+/// Where the object of content `data` lives in the folder-disk at `root`: its fan-out
+/// folder is made.
+fn object_path_of(root: &Path, data: &[u8]) -> std::path::PathBuf {
+    let hex = dsbfs::util::hex(&dsbfs::scan::hash::sha256(data));
+    let dir = root.join("objects").join(&hex[..2]);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(hex)
+}
+
+#[test]
+fn objects_found_unrecorded_are_checked_and_adopted_or_removed() {
+    let w = World::new();
+    make_tree(&w, 10, 1000, 2000);
+    add_disk(&w, "d", None);
+    backup(&w, "d");
+    let disk = w.path("d");
+    // Three objects a killed backup might have left under final names: one the catalog
+    // knows, whole; one it knows, with a byte flipped; one it does not know.
+    let (sound, rotted) = (
+        b"content of a new file".to_vec(),
+        b"another new file".to_vec(),
+    );
+    write(w.path("src/new/sound"), &sound);
+    write(w.path("src/new/rotted"), &rotted);
+    w.ok(["scan", "-q"]);
+    write(object_path_of(&disk, &sound), &sound);
+    let mut flipped = rotted.clone();
+    flipped[3] ^= 1;
+    write(object_path_of(&disk, &rotted), &flipped);
+    let garbage = object_path_of(&disk, b"content of a version long forgotten");
+    write(&garbage, b"content of a version long forgotten");
+
+    let r = backup(&w, "d");
+    assert_eq!(check_disk(&w, "d"), (12, 12), "{r}");
+    assert!(
+        !garbage.exists(),
+        "an object the catalog does not know is removed"
+    );
+    assert_eq!(r["orphans_adopted"], 1, "{r}");
+    assert_eq!(r["orphans_removed"], 1, "{r}");
+    assert_eq!(r["copied"][0], 1, "the rotted one is copied again: {r}");
+    let errors = r["errors"].to_string();
+    assert!(errors.contains("was not recorded and is damaged"), "{r}");
+    let quarantined: Vec<_> = std::fs::read_dir(disk.join("quarantine"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(quarantined, [flipped]);
+}
+
+#[test]
+fn a_backup_after_a_killed_one_leaves_no_unrecorded_object() {
+    let w = World::new();
+    make_tree(&w, 150, 500_000, 3_000_000);
+    add_disk(&w, "k", None);
+    let disk = w.path("k");
+    let unrecorded = |w: &World| -> Vec<String> {
+        let recorded: std::collections::BTreeSet<String> = recorded(w, "k").into_iter().collect();
+        objects_on_disk(&disk)
+            .into_iter()
+            .filter(|h| !recorded.contains(h))
+            .collect()
+    };
+    // A killed backup has named objects it did not record yet (they wait for one more
+    // flush): kill later and later until one did.
+    let mut left = Vec::new();
+    for delay_ms in [20u64, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400] {
+        let mut child = w.command().args(["backup", "k", "-q"]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        child.wait().unwrap();
+        left = unrecorded(&w);
+        if !left.is_empty() {
+            break;
+        }
+    }
+    assert!(!left.is_empty(), "no kill left an unrecorded object");
+    // Every file changes: what the killed backup left is content of old versions now,
+    // which the first snapshot still holds (history): adopted, and kept.
+    for f in files_below(&w.path("src")) {
+        let mut data = std::fs::read(&f).unwrap();
+        data.push(b'+');
+        std::fs::write(&f, data).unwrap();
+    }
+    w.ok(["scan", "-q"]);
+    let r = backup(&w, "k");
+    assert!(r["stopped"].is_null(), "{r}");
+    assert_eq!(unrecorded(&w), Vec::<String>::new(), "{r}");
+    assert_eq!(check_disk(&w, "k"), (150 + left.len(), 150 + left.len()));
+    assert_eq!(r["orphans_adopted"], left.len(), "{r}");
+}
+
+#[test]
+fn a_disk_unmounted_mid_backup_gets_everything_and_its_mount_point_nothing() {
+    let w = World::new();
+    make_tree(&w, 3000, 20_000, 60_000);
+    let ld = LoopDisk::new(&w, 1 << 30);
+    // The disk is the filesystem's root, as when a whole drive is a dsbfs disk: once
+    // it is unmounted, its path is an empty folder of the parent filesystem.
+    std::fs::remove_dir(ld.dir.join("lost+found")).unwrap();
+    w.ok(["disk", "add", "d1", ld.dir.to_str().unwrap()]);
+    let (status, err) = backup_struck_midway(&w, "d1", &ld.dir.join("objects"), 50, || {
+        tool_ok("umount", &["-l".as_ref(), ld.dir.as_os_str()]);
+    });
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("disk d1 was unmounted or replaced during the backup"),
+        "{err}"
+    );
+    let beside: Vec<_> = std::fs::read_dir(&ld.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "written into the mount point on the parent filesystem: {beside:?}"
+    );
+    // Plugged in again: what the catalog records is there, and the catalog copy went
+    // to the disk.
+    ld.remount();
+    let (recorded, _) = check_disk(&w, "d1");
+    assert!(
+        recorded < 3000,
+        "{recorded} recorded: the backup did not stop"
+    );
+    assert!(ld.dir.join("dsbfs-catalog.db").is_file());
+    let r = backup(&w, "d1");
+    assert!(r["stopped"].is_null(), "{r}");
+    assert_eq!(check_disk(&w, "d1"), (3000, 3000));
 }

@@ -376,3 +376,51 @@ fn what_an_interrupted_restore_left_behind_is_cleaned_up_by_the_next() {
     restored.retain(|line| !line.contains(".dsbfs-restore-"));
     assert_eq!(restored, tree_signature(&w.path("src")));
 }
+
+#[test]
+fn a_restore_that_cannot_name_a_file_leaves_no_temporary_file() {
+    let w = World::new();
+    setup_with(&w, |src| {
+        write(src.join("a.txt"), "alpha");
+        write(src.join("docs/b.txt"), "beta");
+        std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    });
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("restored");
+    // Folders (not empty, so nothing may replace them) stand where a file and a
+    // symlink belong.
+    for taken in ["a.txt", "link"] {
+        write(dest.join(taken).join("mine"), "keep me");
+    }
+    let out = w.run(["restore", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = r["errors"].to_string();
+    assert!(errors.contains("/a.txt") && errors.contains("/link"), "{r}");
+    let leftovers: Vec<_> = walk_names(&dest)
+        .into_iter()
+        .filter(|p| p.contains(".dsbfs-restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(std::fs::read(dest.join("docs/b.txt")).unwrap(), b"beta");
+    assert_eq!(std::fs::read(dest.join("a.txt/mine")).unwrap(), b"keep me");
+    assert_eq!(std::fs::read(dest.join("link/mine")).unwrap(), b"keep me");
+}
+
+/// Every path below `dir`, relative to it (symlinks not followed).
+fn walk_names(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(
+                walk_names(&e.path())
+                    .into_iter()
+                    .map(|p| format!("{name}/{p}")),
+            );
+        }
+        out.push(name);
+    }
+    out
+}

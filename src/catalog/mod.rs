@@ -179,17 +179,15 @@ impl Catalog {
             .flatten())
     }
 
-    /// Writes a consistent, compact copy of the catalog to `dest` (temp name, fsync, rename).
-    pub fn snapshot_to(&self, dest: &Path) -> Result<()> {
-        let tmp = dest.with_extension("db.tmp");
-        let _ = std::fs::remove_file(&tmp);
+    /// Writes a consistent copy of the catalog to `dest`, which must not exist or be
+    /// empty. Not flushed: it is a temporary the caller copies onto a disk (through the
+    /// disk's held folder, since SQLite opens paths and resolves symlinks, even
+    /// `/proc/self/fd/N`, by name) and flushes there.
+    pub fn copy_into(&self, dest: &Path) -> Result<()> {
         self.conn
-            .execute("VACUUM INTO ?1", [tmp.to_string_lossy()])
-            .with_context(|| format!("cannot write the catalog copy {}", tmp.display()))?;
-        crate::util::fsync_path(&tmp)?;
-        std::fs::rename(&tmp, dest)
-            .with_context(|| format!("cannot write the catalog copy {}", dest.display()))?;
-        crate::util::fsync_parent(dest)
+            .execute("VACUUM INTO ?1", [dest.to_string_lossy()])
+            .with_context(|| format!("cannot write a copy of the catalog to {}", dest.display()))?;
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! a temporary name. Workers touch only files (never the catalog) and close every file
 //! before they report it, so nothing they queue holds a descriptor.
 
-use super::{Dirs, Shared, split, timespec, tmp_name};
+use super::{Dirs, Shared, Temporary, split, timespec};
 use crate::catalog::VersionRow;
 use crate::store::{DiskError, copy_hashing, create_for_copy};
 use crate::util::{display_bytes, open_beneath};
@@ -74,10 +74,10 @@ impl Shared<'_> {
             self.file_attrs(&f, v)?;
             return Ok(Outcome::AlreadyThere);
         }
-        let tmp = tmp_name(job.n);
+        let tmp = Temporary::new(dir, job.n);
         let out = match (v.object, v.hash) {
             (Some(object), Some(hash)) => {
-                match self.copy_object(dir, &tmp, job, object, &hash, notes)? {
+                match self.copy_object(dir, &tmp.name, job, object, &hash, notes)? {
                     Some(f) => f,
                     None => {
                         return Ok(Outcome::Missing(
@@ -88,15 +88,14 @@ impl Shared<'_> {
             }
             _ => File::from(open_beneath(
                 dir,
-                tmp.as_str(),
+                tmp.name.as_str(),
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                 0o600,
             )?),
         };
-        if let Err(e) = self.file_attrs(&out, v) {
-            discard(dir, &tmp);
-            return Err(e);
-        }
+        self.file_attrs(&out, v)?;
+        // The flusher gives it its name (or removes it) once its batch is durable.
+        tmp.keep();
         Ok(Outcome::Restored)
     }
 

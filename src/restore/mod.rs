@@ -301,6 +301,48 @@ fn tmp_name(n: usize) -> String {
     format!("{TMP_PREFIX}{}-{n}", std::process::id())
 }
 
+/// A temporary name in a folder of DEST, removed when dropped unless it was given its
+/// final name or handed on: no error path leaves a temporary file behind.
+struct Temporary<'a> {
+    dir: &'a OwnedFd,
+    name: String,
+    armed: bool,
+}
+
+impl<'a> Temporary<'a> {
+    fn new(dir: &'a OwnedFd, n: usize) -> Self {
+        Temporary {
+            dir,
+            name: tmp_name(n),
+            armed: true,
+        }
+    }
+
+    /// Gives the temporary file its final name.
+    fn rename_to(mut self, name: &OsStr) -> nix::Result<()> {
+        nix::fcntl::renameat(self.dir, self.name.as_str(), self.dir, name)?;
+        self.armed = false;
+        Ok(())
+    }
+
+    /// Leaves the file for a later step (a batch's flush) that renames or removes it.
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Temporary<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = nix::unistd::unlinkat(
+                self.dir,
+                self.name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
+    }
+}
+
 /// Removes what an interrupted restore left in a folder of DEST: files under its
 /// temporary names, whose process is gone (a restore running beside this one keeps
 /// its own).
@@ -432,15 +474,15 @@ impl Restorer<'_> {
 
     fn symlink(&mut self, n: usize, rel: &[u8], v: &VersionRow) -> Result<()> {
         let (parent, name) = split(rel);
-        let tmp = tmp_name(n);
         let as_root = self.shared.as_root;
         let dir = self.dirs.get(parent)?;
         let target = v.attr.target.clone().unwrap_or_default();
-        nix::unistd::symlinkat(OsStr::from_bytes(&target), dir, tmp.as_str())?;
+        let tmp = Temporary::new(dir, n);
+        nix::unistd::symlinkat(OsStr::from_bytes(&target), dir, tmp.name.as_str())?;
         if as_root {
             nix::unistd::fchownat(
                 dir,
-                tmp.as_str(),
+                tmp.name.as_str(),
                 Some(v.attr.uid.into()),
                 Some(v.attr.gid.into()),
                 AtFlags::AT_SYMLINK_NOFOLLOW,
@@ -449,12 +491,12 @@ impl Restorer<'_> {
         let t = timespec(v.attr.mtime_ns);
         nix::sys::stat::utimensat(
             dir,
-            tmp.as_str(),
+            tmp.name.as_str(),
             &t,
             &t,
             nix::sys::stat::UtimensatFlags::NoFollowSymlink,
         )?;
-        nix::fcntl::renameat(dir, tmp.as_str(), dir, OsStr::from_bytes(name))?;
+        tmp.rename_to(OsStr::from_bytes(name))?;
         self.report.symlinks += 1;
         Ok(())
     }
@@ -504,29 +546,31 @@ impl Restorer<'_> {
 
     /// Makes the batch's files durable, then gives them their final names: one
     /// `syncfs` per batch instead of one `fsync` per file, and never a file with
-    /// missing bytes under its final name, even after a power cut.
+    /// missing bytes under its final name, even after a power cut. A file that cannot
+    /// have its name (a folder is in the way, the flush failed) is removed.
     fn flush(&mut self, batch: Batch, jobs: &[FileJob], done: &mut [Option<Done>]) {
         if batch.jobs.is_empty() {
             return;
         }
         let synced = nix::unistd::syncfs(&self.shared.dest)
-            .map_err(|e| format!("cannot flush the restored file: {e}"));
+            .map_err(|e| anyhow::anyhow!("cannot flush the restored file: {e}"));
         for j in batch.jobs {
-            let renamed = synced.clone().and_then(|()| {
-                self.rename(&jobs[j])
-                    .map_err(|e| format!("cannot give the restored file its name: {e:#}"))
-            });
+            let renamed = self.rename(&jobs[j], &synced);
             if let (Err(e), Some(d)) = (renamed, done[j].as_mut()) {
-                d.outcome = Outcome::Failed(e);
+                d.outcome = Outcome::Failed(format!("{e:#}"));
             }
         }
     }
 
-    fn rename(&mut self, job: &FileJob) -> Result<()> {
+    /// Gives a flushed file its final name, or removes it if `synced` failed.
+    fn rename(&mut self, job: &FileJob, synced: &Result<()>) -> Result<()> {
         let (parent, name) = split(&job.rel);
-        let dir = self.dirs.get(parent)?;
-        nix::fcntl::renameat(dir, tmp_name(job.n).as_str(), dir, OsStr::from_bytes(name))?;
-        Ok(())
+        let tmp = Temporary::new(self.dirs.get(parent)?, job.n);
+        if let Err(e) = synced {
+            bail!("{e}");
+        }
+        tmp.rename_to(OsStr::from_bytes(name))
+            .context("cannot give the restored file its name")
     }
 
     /// Gives the later names of hard-linked files their links, now that every first

@@ -6,12 +6,17 @@
 //! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
 //! the store.
 
+mod listing;
+
+pub use listing::{Blocks, Listing, Stray};
+
 use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -274,6 +279,19 @@ impl Store {
     /// nothing reads it but a person can still inspect it.
     pub fn quarantine(&self, hash: &[u8; 32]) -> Result<()> {
         let name = object_name(hash).1;
+        let dir = self.fan(hash, false)?;
+        self.move_to_quarantine(dir, OsStr::new(&name), name.as_bytes())
+            .with_context(|| {
+                format!(
+                    "cannot move object {name} to quarantine on {}",
+                    self.root.display()
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The `quarantine/` folder, made if needed.
+    fn quarantine_dir(&self) -> Result<OwnedFd> {
         match nix::sys::stat::mkdirat(
             &self.root_fd,
             QUARANTINE_DIR,
@@ -282,63 +300,34 @@ impl Store {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let q = open_beneath(
+        Ok(open_beneath(
             &self.root_fd,
             QUARANTINE_DIR,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY,
             0,
-        )?;
-        let dir = self.fan(hash, false)?;
-        nix::fcntl::renameat(
-            dir,
-            name.as_str(),
-            &q,
-            format!("{name}.{}", crate::util::now()).as_str(),
-        )
-        .with_context(|| {
-            format!(
-                "cannot move object {name} to quarantine on {}",
-                self.root.display()
-            )
-        })
+        )?)
     }
 
-    /// Removes temporary files left by an interrupted backup.
-    pub fn clean_temporaries(&self) -> Result<usize> {
-        let mut removed = 0;
-        for (fan, names) in self.list_fans()? {
-            let Ok(dir) = self.open_fan(&fan, false) else {
-                continue;
-            };
-            for t in names.iter().filter(|n| n.starts_with(TMP_PREFIX)) {
-                if nix::unistd::unlinkat(&dir, t.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
-                    .is_ok()
-                {
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// The names in each fan-out folder (listing only; opening goes through `openat2`).
-    pub fn list_fans(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let objects = self.root.join(OBJECTS_DIR);
-        if !objects.is_dir() {
-            return Ok(Vec::new());
-        }
-        let names = |dir: &Path| -> Result<Vec<String>> {
-            let mut v: Vec<String> = std::fs::read_dir(dir)?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect();
-            v.sort();
-            Ok(v)
+    /// Why the object of `hash` is not a sound copy (unreadable, not `size` bytes long,
+    /// bytes that do not hash to its name), or None when it is one.
+    pub fn fault(
+        &self,
+        hash: &[u8; 32],
+        size: Option<u64>,
+        on_bytes: &dyn Fn(u64),
+    ) -> Option<String> {
+        let mut f = match self.open_object(hash) {
+            Ok(f) => f,
+            Err(e) => return Some(format!("cannot be read: {e}")),
         };
-        names(&objects)?
-            .into_iter()
-            .filter(|f| f.len() == 2)
-            .map(|f| Ok((f.clone(), names(&objects.join(&f))?)))
-            .collect()
+        match copy_hashing(&mut f, &mut std::io::sink(), on_bytes) {
+            Err(e) => Some(format!("read error: {}", e.root_cause())),
+            Ok((_, total)) if size.is_some_and(|s| s != total) => {
+                Some(format!("size {total} instead of {}", size.unwrap_or(0)))
+            }
+            Ok((digest, _)) if digest != *hash => Some("content does not match its hash".into()),
+            Ok(_) => None,
+        }
     }
 
     /// Takes the disk's lock so two dsbfs processes never write one disk at once.
@@ -362,6 +351,49 @@ impl Store {
         let s = nix::sys::statvfs::fstatvfs(&self.root_fd)?;
         let unit = s.fragment_size() as u64;
         Ok((s.blocks_available() as u64 * unit, s.blocks() as u64 * unit))
+    }
+
+    /// Whether the disk's path still leads to the folder this store holds open. False
+    /// once the disk was unmounted (even lazily), unplugged, moved or replaced: what is
+    /// written through the held descriptors then goes to the disk that left, never to
+    /// whatever is at its path now, but the run should stop and say so.
+    pub fn at_its_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.root_id(), std::fs::metadata(&self.root)) {
+            (Ok(held), Ok(now)) => held == (now.dev(), now.ino()),
+            _ => false,
+        }
+    }
+
+    /// Writes `src` from its start as the file `name` in the disk's folder, through the
+    /// folder held open since the identity check: a disk unmounted meanwhile gets it (or
+    /// an error), never the folder left at its path. Atomic and durable: a temporary
+    /// name, fsync, rename, fsync of the folder. Write errors are [`DiskError`]s.
+    pub fn install(&self, name: &str, src: &mut File) -> Result<()> {
+        // One writer per disk (the lock): a fixed name, which the next run overwrites
+        // if this one is killed.
+        let tmp = format!("{name}.tmp");
+        let mut write = || -> std::io::Result<()> {
+            let mut out = File::from(open_beneath(
+                &self.root_fd,
+                tmp.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+                0o644,
+            )?);
+            std::io::copy(src, &mut out)?;
+            out.sync_all()?;
+            nix::fcntl::renameat(&self.root_fd, tmp.as_str(), &self.root_fd, name)?;
+            nix::unistd::fsync(&self.root_fd)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = nix::unistd::unlinkat(
+                &self.root_fd,
+                tmp.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+            write_error(e).context(format!("cannot write {name} on {}", self.root.display()))
+        })
     }
 
     /// Device and inode of the folder this store holds open: when its path no longer
@@ -542,6 +574,9 @@ pub enum DiskError {
     Full,
     #[error("the disk stopped answering ({0})")]
     Gone(std::io::Error),
+    /// Its path no longer leads to it (see [`Store::at_its_path`]).
+    #[error("the disk was unmounted or replaced")]
+    Left,
 }
 
 fn write_error(e: std::io::Error) -> anyhow::Error {
@@ -731,8 +766,11 @@ mod tests {
         let h = crate::scan::hash::sha256(b"abc");
         let w = s.stage(&mut &b"abc"[..], &h, 3, &|_| {}).unwrap();
         assert!(matches!(w, Written::Staged(_)));
-        assert_eq!(s.clean_temporaries().unwrap(), 1);
+        let listing = s.list().unwrap();
+        assert!(listing.objects.is_empty() && listing.strays.is_empty());
+        assert_eq!(s.remove_temporaries(&listing.temporaries), 1);
         assert!(s.open_object(&h).is_err());
+        assert!(s.list().unwrap().temporaries.is_empty());
         drop(d);
     }
 
