@@ -2,7 +2,12 @@
 //! read-only tree, and reads each file from whichever connected disk holds its object.
 //!
 //! - `options`: `-o` parsing (pure; shared with the `mount.dsbfs` helper)
-//! - `attr`: catalog nodes to kernel attributes, name and permission checks
+//! - `filesystem`: what the mount shows and serves, as values and `error::FsError`s;
+//!   tested without a kernel (tests/fs_core.rs)
+//! - `fuse`: the adapter that alone answers the kernel: requests to `filesystem` calls,
+//!   results to replies, disk work to the disk threads, errors to the log
+//! - `attr`: catalog nodes as kernel attributes (for `fuse`)
+//! - `access`: which names are shown and who may read what
 //! - `view`: the scan being shown, connection pool and node cache
 //! - `read_ahead`: which folders to list ahead of a walk, and when to stop
 //! - `disks`: finding a connected copy of an object, and noticing disks come and go
@@ -10,13 +15,15 @@
 //! - `work`: the disk threads, requests first and work ahead capped
 //! - `ahead`: opening the next files of a folder ahead of a reader that walks it
 //! - `idle`: closing what the mount opened on a disk once unused, so it can be unmounted
-//! - `filesystem`: the request handlers
 //! - `run`: mounting, the background process, signals and the log
 
+pub mod access;
 pub mod ahead;
 pub mod attr;
 pub mod disks;
+pub mod error;
 pub mod filesystem;
+pub mod fuse;
 pub mod handles;
 pub mod idle;
 pub mod options;

@@ -8,7 +8,8 @@
 //! unmount (lazily when the mount is busy), as do `fusermount3 -u` and `umount`.
 
 use super::disks::Disks;
-use super::filesystem::{DsbFs, Settings};
+use super::filesystem::{Filesystem, Settings};
+use super::fuse::DsbFs;
 use super::options::{LogTarget, MountOptions, default_log_path};
 use super::view::View;
 use anyhow::{Context, Result, anyhow, bail};
@@ -88,7 +89,8 @@ impl Job {
             passthrough: self.options.passthrough,
             label: self.label(),
         };
-        let fs = DsbFs::new(view, Disks::new(extra), settings, self.options.threads);
+        let fs = Filesystem::new(view, Disks::new(extra), settings, self.options.threads);
+        let fs = DsbFs::new(fs);
         let fsname = self.options.fsname.clone().unwrap_or_else(|| {
             let p = self.catalog.display().to_string();
             // Commas would split the fusermount3 option string.
