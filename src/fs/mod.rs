@@ -36,12 +36,10 @@ pub use options::{MountOptions, parse as parse_options};
 pub use run::{MountRequest, mount};
 
 /// Whether `user.dsbfs.*` attributes are served when neither `-o xattr` nor `-o noxattr`
-/// is given: no, by measurement. Serving any attribute means answering every `getxattr`
-/// the kernel sends, and `ls -l` sends two per file (security.selinux,
-/// system.posix_acl_access) whose ENODATA answers the kernel does not cache; without
-/// xattrs the first ENOSYS makes the kernel stop asking. `ls -lR` of a 30,000-file tree
-/// (scripts/bench-mount.sh, release build, 2 busy vCPUs): 4.02 s first / 2.45 s warm
-/// with xattrs, 0.68 s / 0.15 s without (native ext4: 0.32 s / 0.20 s); 3,000 files:
-/// 0.24 / 0.11 s against 0.07 / 0.03 s. `-o xattr` turns them on; `dsbfs ls` answers
-/// the same questions without a mount.
+/// is given: no. Serving any attribute means answering every `getxattr` the kernel
+/// sends, and `ls -l` sends two per file (security.selinux, system.posix_acl_access)
+/// whose ENODATA answers the kernel does not cache, which makes a listing several times
+/// slower (README, "Performance"); without xattrs the first ENOSYS makes the kernel
+/// stop asking. `-o xattr` turns them on; `dsbfs ls` answers the same questions
+/// without a mount.
 pub const XATTR_DEFAULT: bool = false;
