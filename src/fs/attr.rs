@@ -82,6 +82,8 @@ mod tests {
         assert_eq!((a.uid, a.gid, a.size, a.blocks), (1000, 100, 1025, 3));
         assert_eq!(a.kind, FileType::RegularFile);
         assert_eq!(a.ino, INodeNo(7));
+        // The catalog keeps no atime nor ctime: both are the mtime, which never moves.
+        assert!(a.atime == a.mtime && a.ctime == a.mtime && a.crtime == a.mtime);
         assert_eq!(
             UNIX_EPOCH.duration_since(a.mtime).unwrap(),
             Duration::new(1, 500_000_001)
