@@ -67,16 +67,20 @@ impl FsError {
         FsError::new(libc::ENOMEDIUM, level, message)
     }
 
-    /// The catalog failed while `doing` something. Its cause picks the errno: an
-    /// operating-system error keeps its own, a catalog locked by a writer is worth
-    /// trying again (EAGAIN), anything else means the catalog cannot be read (EIO).
+    /// The catalog failed while `doing` something. Its cause picks the errno: a
+    /// shortage worth trying again after (memory, descriptors, a catalog locked by a
+    /// writer) keeps its own; anything else means the catalog cannot be read (EIO),
+    /// whatever the system said while reading it.
     pub fn catalog(doing: &str, e: anyhow::Error) -> FsError {
         let message = format!("{doing}: {e:#}");
         for cause in e.chain() {
-            if let Some(io) = cause.downcast_ref::<std::io::Error>()
-                && let Some(errno) = io.raw_os_error()
-            {
-                return FsError::new(errno, Level::Error, message);
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return match io.raw_os_error() {
+                    Some(n @ (libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)) => {
+                        FsError::new(n, Level::Error, message)
+                    }
+                    _ => FsError::io(message),
+                };
             }
             if let Some(rusqlite::Error::SqliteFailure(f, _)) =
                 cause.downcast_ref::<rusqlite::Error>()
@@ -142,9 +146,13 @@ mod tests {
         );
         let e = FsError::catalog("listing", anyhow::Error::new(corrupt).context("page 3"));
         assert_eq!((e.errno, e.level), (libc::EIO, Level::Error));
-        let gone = std::io::Error::from_raw_os_error(libc::ENXIO);
+        let full = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let e = FsError::catalog("opening", anyhow::Error::new(full).context("a connection"));
+        assert_eq!((e.errno, e.level), (libc::EMFILE, Level::Error));
+        // Not "no such file" for a file the tree has: the catalog cannot be read.
+        let gone = std::io::Error::from_raw_os_error(libc::ENOENT);
         let e = FsError::catalog("opening", anyhow::Error::new(gone));
-        assert_eq!((e.errno, e.level), (libc::ENXIO, Level::Error));
+        assert_eq!((e.errno, e.level), (libc::EIO, Level::Error));
         let e = FsError::catalog("counting", anyhow::anyhow!("no root folder"));
         assert_eq!((e.errno, e.level), (libc::EIO, Level::Error));
     }
