@@ -25,7 +25,7 @@ use std::time::Duration;
 pub const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 thread_local! {
-    /// Each disk thread's read buffer (reads are up to 1 MiB or more).
+    /// Each thread's read buffer (reads are up to 1 MiB or more).
     static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
