@@ -247,29 +247,6 @@ fn copies_made_by_a_backup_while_mounted_are_used_at_once() {
     );
 }
 
-/// Resumes a stopped process on drop, whatever happened.
-struct Frozen(i32);
-
-impl Frozen {
-    fn new(pid: i32) -> Frozen {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGSTOP,
-        )
-        .unwrap();
-        Frozen(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0),
-            nix::sys::signal::Signal::SIGCONT,
-        );
-    }
-}
-
 #[test]
 fn a_disk_that_stops_answering_does_not_stall_the_others() {
     let w = World::new();

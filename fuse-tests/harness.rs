@@ -111,6 +111,29 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// A process stopped (SIGSTOP) until dropped, when it resumes whatever happened.
+pub struct Frozen(i32);
+
+impl Frozen {
+    pub fn new(pid: i32) -> Frozen {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+}
+
 /// Mounts `catalog` in the background with these options (plus a log in the world) and
 /// insists that it worked: a machine that cannot mount fails the test.
 pub fn mount(w: &World, catalog: &Path, name: &str, opts: &[&str]) -> Mounted {

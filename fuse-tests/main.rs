@@ -6,6 +6,7 @@
 mod common;
 mod harness;
 
+mod caching;
 mod cli;
 mod disks;
 mod fstab;

@@ -1,9 +1,11 @@
-//! A catalog or disk from someone else must not make dsbfs show odd names or read
-//! outside a disk's object store.
+//! Other users get what the owners and modes allow, nobody may write, and a catalog
+//! or disk from someone else must not make dsbfs show odd names or read outside a
+//! disk's object store.
 
 use crate::common::*;
 use crate::harness::*;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
 
 #[test]
 fn crafted_names_are_hidden_and_objects_never_follow_symlinks() {
@@ -61,4 +63,69 @@ fn crafted_names_are_hidden_and_objects_never_follow_symlinks() {
         std::fs::metadata(m.path("..")).unwrap().ino(),
         std::fs::metadata(w.dir.path()).unwrap().ino()
     );
+}
+
+/// Runs `args` as user `uid` (group `uid`, no other groups).
+fn as_user(uid: u32, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .arg("--clear-groups")
+        .args(args)
+        .output()
+        .expect("setpriv runs (scripts/test.sh installs util-linux)")
+}
+
+#[test]
+fn other_users_get_what_owners_and_modes_allow_and_nobody_may_write() {
+    let w = backed_up("1M");
+    // Other users must be able to reach the mountpoint.
+    std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = mount(&w, &w.catalog, "mnt", &["allow_other"]);
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // A file all may read, owned by someone else.
+    let read = as_user(65534, &[os("cat"), m.path("readonly.txt").as_os_str()]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert_eq!(read.stdout, b"read only");
+    // The owner's private file and folder: theirs alone.
+    for args in [
+        [os("cat"), m.path("private/secret.txt").as_os_str()],
+        [os("ls"), m.path("private").as_os_str()],
+    ] {
+        let denied = as_user(65534, &args);
+        assert!(!denied.status.success(), "{args:?}");
+        assert!(
+            stderr(&denied).contains("Permission denied"),
+            "{}",
+            stderr(&denied)
+        );
+    }
+    let owner = as_user(1000, &[os("cat"), m.path("private/secret.txt").as_os_str()]);
+    assert_eq!(owner.stdout, b"only the owner", "{}", stderr(&owner));
+    // Writing is refused to everybody, root included.
+    for (prog, args) in [
+        ("touch", vec![m.path("new.txt")]),
+        ("mkdir", vec![m.path("new-folder")]),
+        ("rm", vec![m.path("readonly.txt")]),
+        (
+            "mv",
+            vec![m.path("docs/notes.txt"), m.path("docs/moved.txt")],
+        ),
+        ("chmod", vec!["777".into(), m.path("docs/notes.txt")]),
+        ("truncate", vec!["-s0".into(), m.path("docs/notes.txt")]),
+    ] {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let out = tool(prog, &args);
+        assert!(!out.status.success(), "{prog} {args:?}");
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{prog}: {}",
+            stderr(&out)
+        );
+    }
+    let e = std::fs::OpenOptions::new()
+        .append(true)
+        .open(m.path("docs/notes.txt"))
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EROFS));
 }

@@ -1,39 +1,35 @@
-//! The FUSE request handlers. The tree (lookup, getattr, readdir, readlink, statfs,
-//! xattrs) is answered from the catalog alone; only `open` of a file with content looks
-//! for a disk, and `read` reads the copy it found.
+//! The filesystem the mount shows, as values and errors. The tree (lookup, getattr,
+//! readdir, readlink, statfs, xattrs) is answered from the catalog alone; only `open`
+//! of a file with content looks for a disk, and `read` reads the copy it found, going
+//! on from another connected copy when that one fails. Nothing here knows the kernel:
+//! the adapter (`fuse`) answers requests with what these return, decides which thread
+//! runs them, and logs the errors.
 
+use super::access::{access_allowed, valid_name};
 use super::ahead::{self, Ahead, Sibling};
-use super::attr::{access_allowed, file_attr, file_type, valid_name};
 use super::disks::{Copy, Disks};
+use super::error::FsError;
 use super::handles::{EMPTY_FH, Handles, OpenFile, Source, read_object};
 use super::idle::{Closer, IDLE};
 use super::view::View;
 use super::work::DiskWork;
-use crate::catalog::DiskRecord;
-use crate::catalog::Kind;
 use crate::catalog::view::{Node, ObjectRef};
-use fuser::{
-    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr,
-    Request,
-};
+use crate::catalog::{DiskRecord, Kind};
 use lru::LruCache;
-use std::cell::RefCell;
-use std::ffi::OsStr;
+use std::fs::File;
 use std::num::NonZeroUsize;
-use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// How long the kernel may keep entries and attributes, found or not. The mount shows
-/// one finished scan that never changes while mounted, so this is as long as it gets.
-const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The block size `stat` and `statfs` report.
+pub const BLOCK_SIZE: u32 = 4096;
 /// Readdir cookies: 1 is ".", 2 is "..", a child's is its entry id plus this.
 const COOKIE_BASE: u64 = 2;
 /// How often the log repeats that one file is offline.
 const OFFLINE_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Files whose last "offline" line is remembered.
+const OFFLINE_REMEMBERED: usize = 1024;
 
 const XATTR_SHA256: &[u8] = b"user.dsbfs.sha256";
 const XATTR_DISKS: &[u8] = b"user.dsbfs.disks";
@@ -48,11 +44,12 @@ pub struct Settings {
     pub label: String,
 }
 
-/// What the request handlers share, with the threads that open and read files.
-pub struct Core {
+/// The filesystem. `B` is what the kernel returns for a file it reads itself
+/// (passthrough): the core decides when to ask for one, the adapter asks the kernel.
+pub struct Filesystem<B> {
     view: Arc<View>,
     disks: Disks,
-    handles: Handles,
+    handles: Handles<B>,
     settings: Settings,
     /// Passthrough asked for, granted by the kernel, and not refused by it since.
     passthrough: AtomicBool,
@@ -64,97 +61,437 @@ pub struct Core {
     closer: Arc<Closer>,
 }
 
-thread_local! {
-    /// Each request thread's read buffer (reads are up to 1 MiB or more).
-    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+/// What an open gives the kernel.
+#[derive(Debug)]
+pub enum Opened<B> {
+    /// A file without content: reads are empty and need no disk.
+    Empty,
+    /// A handle whose reads come to `read`.
+    Plain(u64),
+    /// A handle whose reads the kernel does itself, from this backing file.
+    Backing(u64, Arc<B>),
 }
 
-/// The FUSE server. One thread answers the requests that only need the catalog
-/// (lookups, listings, attributes: fast, and fastest from one thread that the
-/// kernel wakes again and again); opening files and plain reads wait for disks, so
-/// they go to `DiskWork` threads, where one slow or dead disk stalls nothing else.
-pub struct DsbFs {
-    core: Arc<Core>,
+impl<B> Opened<B> {
+    pub fn fh(&self) -> u64 {
+        match self {
+            Opened::Empty => EMPTY_FH,
+            Opened::Plain(fh) | Opened::Backing(fh, _) => *fh,
+        }
+    }
 }
 
-impl DsbFs {
-    pub fn new(view: View, disks: Disks, settings: Settings, disk_threads: usize) -> DsbFs {
+/// An open half done: what `start_open` found without touching a disk.
+pub struct Opening {
+    node: Arc<Node>,
+    content: Content,
+}
+
+enum Content {
+    Empty,
+    /// A copy opened ahead of the reader (see `ahead`).
+    Ready(ObjectRef, Copy),
+    /// A copy to look for on the disks.
+    Find(ObjectRef),
+}
+
+impl Opening {
+    /// Whether finishing it may wait for disks (then it belongs on a disk thread).
+    pub fn waits_for_disk(&self) -> bool {
+        matches!(self.content, Content::Find(_))
+    }
+}
+
+/// What a read reads.
+pub enum Reader<B> {
+    Empty,
+    Open(Arc<OpenFile<B>>),
+}
+
+impl<B> Reader<B> {
+    /// Whether reading it may wait for disks (then it belongs on a disk thread).
+    pub fn waits_for_disk(&self) -> bool {
+        matches!(self, Reader::Open(_))
+    }
+}
+
+/// One entry of a folder listing, with the cookie that resumes the listing after it.
+pub struct DirEntry<'a> {
+    pub node: &'a Node,
+    pub cookie: u64,
+    pub name: &'a [u8],
+}
+
+/// An extended attribute answer, by the size protocol: its size when asked for it,
+/// else its bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Xattr {
+    Size(u32),
+    Data(Vec<u8>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Statfs {
+    pub blocks: u64,
+    pub files: u64,
+    pub block_size: u32,
+    pub name_max: u32,
+}
+
+impl<B: Send + Sync + 'static> Filesystem<B> {
+    /// The filesystem over `view`, with `disk_threads` threads to open and read files.
+    pub fn new(view: View, disks: Disks, settings: Settings, disk_threads: usize) -> Arc<Self> {
         let view = Arc::new(view);
         view.start_read_ahead();
-        let core = Core {
+        let fs = Arc::new(Filesystem {
             view,
             disks,
             handles: Handles::default(),
             settings,
             passthrough: AtomicBool::new(false),
             passthrough_refused: AtomicBool::new(false),
-            offline_logged: Mutex::new(LruCache::new(NonZeroUsize::new(1024).unwrap())),
+            offline_logged: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OFFLINE_REMEMBERED).unwrap(),
+            )),
             work: DiskWork::start(disk_threads),
             ahead: Ahead::default(),
             closer: Arc::default(),
-        };
-        let core = Arc::new(core);
-        let weak = Arc::downgrade(&core);
-        core.closer.start(move || {
-            let core = weak.upgrade()?;
-            let ahead_left = core.ahead.close_stale();
-            Some(core.disks.close_idle(IDLE) | ahead_left)
         });
-        DsbFs { core }
-    }
-}
-
-impl Core {
-    /// Logs a catalog failure and turns it into EIO.
-    fn fail(&self, what: &str, e: anyhow::Error) -> Errno {
-        tracing::error!("{}: {what}: {e:#}", self.settings.label);
-        Errno::EIO
+        let weak = Arc::downgrade(&fs);
+        fs.closer.start(move || {
+            let fs = weak.upgrade()?;
+            let ahead_left = fs.ahead.close_stale();
+            Some(fs.disks.close_idle(IDLE) | ahead_left)
+        });
+        fs
     }
 
-    fn node(&self, ino: INodeNo) -> Result<Arc<Node>, Errno> {
-        match self.view.node(ino.0) {
+    pub fn label(&self) -> &str {
+        &self.settings.label
+    }
+
+    /// The threads for work that waits for disks.
+    pub fn work(&self) -> &DiskWork {
+        &self.work
+    }
+
+    /// Whether to ask the kernel for passthrough: asked for, and only root may have it.
+    pub fn wants_passthrough(&self) -> bool {
+        self.settings.passthrough && nix::unistd::geteuid().is_root()
+    }
+
+    /// The kernel's answer to `wants_passthrough`.
+    pub fn enable_passthrough(&self, granted: bool) {
+        self.passthrough.store(granted, Ordering::Relaxed);
+        if !granted {
+            tracing::info!(
+                "{}: this kernel cannot pass reads through to the disks; dsbfs reads them",
+                self.settings.label
+            );
+        }
+    }
+
+    /// The node with inode number `ino`.
+    pub fn getattr(&self, ino: u64) -> Result<Arc<Node>, FsError> {
+        match self.view.node(ino) {
             Ok(Some(n)) => Ok(n),
-            Ok(None) => Err(Errno::ENOENT),
-            Err(e) => Err(self.fail("reading the catalog", e)),
+            Ok(None) => Err(FsError::not_found()),
+            Err(e) => Err(FsError::catalog("reading the catalog", e)),
+        }
+    }
+
+    /// The child `name` of folder `parent`; `None` when there is none, which the
+    /// kernel may remember (the tree does not change while mounted).
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Option<Arc<Node>>, FsError> {
+        if !valid_name(name) {
+            return Err(FsError::not_found());
+        }
+        self.view
+            .lookup(parent, name)
+            .map_err(|e| FsError::catalog("looking up a name", e))
+    }
+
+    pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, FsError> {
+        let n = self.getattr(ino)?;
+        match (&n.kind, &n.target) {
+            (Kind::Symlink, Some(t)) => Ok(t.clone()),
+            (Kind::Symlink, None) => Ok(Vec::new()),
+            _ => Err(FsError::quiet(libc::EINVAL, "not a symlink")),
+        }
+    }
+
+    /// Walks folder `ino` from the entry after cookie `offset`, calling `add` for each
+    /// entry until it says it has no room: ".", "..", then the children in name order.
+    pub fn readdir(
+        &self,
+        ino: u64,
+        offset: u64,
+        mut add: impl FnMut(DirEntry) -> bool,
+    ) -> Result<(), FsError> {
+        let dir = self.getattr(ino)?;
+        if dir.kind != Kind::Dir {
+            return Err(FsError::quiet(libc::ENOTDIR, "not a folder"));
+        }
+        if offset < 1
+            && add(DirEntry {
+                node: &dir,
+                cookie: 1,
+                name: b".",
+            })
+        {
+            return Ok(());
+        }
+        if offset < 2 {
+            let parent = if dir.parent as u64 == ino {
+                dir.clone()
+            } else {
+                self.getattr(dir.parent as u64)?
+            };
+            if add(DirEntry {
+                node: &parent,
+                cookie: 2,
+                name: b"..",
+            }) {
+                return Ok(());
+            }
+        }
+        let mut after = offset.saturating_sub(COOKIE_BASE) as i64;
+        loop {
+            let (page, start) = self
+                .view
+                .children_after(ino, after)
+                .map_err(|e| FsError::catalog("listing a folder", e))?;
+            for (name, node) in &page.children[start..] {
+                after = node.entry;
+                if !valid_name(name) {
+                    continue;
+                }
+                if add(DirEntry {
+                    node,
+                    cookie: node.entry as u64 + COOKIE_BASE,
+                    name,
+                }) {
+                    return Ok(());
+                }
+            }
+            if page.last {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `access(2)` for a user in group `gid` (`mask`: R_OK, W_OK, X_OK, F_OK).
+    pub fn access(&self, ino: u64, uid: u32, gid: u32, mask: i32) -> Result<(), FsError> {
+        let n = self.getattr(ino)?;
+        access_allowed(&n, uid, &[gid], mask).map_err(|errno| {
+            if errno == libc::EROFS {
+                FsError::read_only()
+            } else {
+                FsError::quiet(errno, "not permitted by the mode bits")
+            }
+        })
+    }
+
+    /// Sizes for `df`: the bytes and entries of the tree shown, nothing free.
+    pub fn statfs(&self) -> Result<Statfs, FsError> {
+        let t = self
+            .view
+            .totals()
+            .map_err(|e| FsError::catalog("counting the tree", e))?;
+        Ok(Statfs {
+            blocks: t.bytes.div_ceil(BLOCK_SIZE as u64),
+            files: t.entries,
+            block_size: BLOCK_SIZE,
+            name_max: libc::NAME_MAX as u32,
+        })
+    }
+
+    /// The `user.dsbfs.*` attributes of files (with `-o xattr`): the content's
+    /// SHA-256, and the disks holding it. `size` is the caller's buffer (0: asks the size).
+    pub fn getxattr(&self, ino: u64, name: &[u8], size: u32) -> Result<Xattr, FsError> {
+        self.xattrs_on()?;
+        let n = self.getattr(ino)?;
+        match self.xattr_value(&n, name)? {
+            Some(v) => sized(size, v),
+            None => Err(FsError::quiet(libc::ENODATA, "no such attribute")),
+        }
+    }
+
+    /// The attributes to list: none. The user.dsbfs.* ones are served by name only:
+    /// listed, `cp -a` would copy them onto restored files. The catalog keeps no others.
+    pub fn listxattr(&self, ino: u64, size: u32) -> Result<Xattr, FsError> {
+        self.xattrs_on()?;
+        self.getattr(ino)?;
+        sized(size, Vec::new())
+    }
+
+    /// Without `-o xattr`, ENOSYS: the kernel then stops asking (no round trip per
+    /// `ls -l` entry).
+    fn xattrs_on(&self) -> Result<(), FsError> {
+        if self.settings.xattr {
+            Ok(())
+        } else {
+            Err(FsError::quiet(libc::ENOSYS, "extended attributes are off"))
+        }
+    }
+
+    fn xattr_value(&self, node: &Node, name: &[u8]) -> Result<Option<Vec<u8>>, FsError> {
+        if node.kind != Kind::File || !name.starts_with(b"user.dsbfs.") {
+            return Ok(None);
+        }
+        let holders = |obj: i64| {
+            self.view
+                .conn()
+                .and_then(|c| c.holder_names(obj))
+                .map_err(|e| FsError::catalog("reading the catalog", e))
+        };
+        Ok(match (name, &node.object) {
+            (XATTR_SHA256, Some(o)) => Some(crate::util::hex(&o.hash).into_bytes()),
+            (XATTR_SHA256, None) => Some(EMPTY_SHA256.as_bytes().to_vec()),
+            (XATTR_DISKS, Some(o)) => Some(holders(o.id)?.join(",").into_bytes()),
+            (XATTR_COPIES, Some(o)) => Some(holders(o.id)?.len().to_string().into_bytes()),
+            (XATTR_DISKS, None) => Some(Vec::new()),
+            (XATTR_COPIES, None) => Some(b"0".to_vec()),
+            _ => None,
+        })
+    }
+
+    /// Opens `ino` (`flags` as open(2) got them) in one go; `register` makes the
+    /// kernel's backing file for passthrough. See `start_open` and `finish_open`,
+    /// which the adapter calls on different threads.
+    pub fn open(
+        self: &Arc<Self>,
+        ino: u64,
+        flags: i32,
+        register: impl FnOnce(&File) -> std::io::Result<B>,
+    ) -> Result<Opened<B>, FsError> {
+        let opening = self.start_open(ino, flags)?;
+        self.finish_open(opening, register)
+    }
+
+    /// The part of an open that needs no disk: checks, and the copy opened ahead of a
+    /// reader walking the folder, if there is one (the next files are then opened
+    /// ahead too).
+    pub fn start_open(self: &Arc<Self>, ino: u64, flags: i32) -> Result<Opening, FsError> {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+            return Err(FsError::read_only());
+        }
+        let node = self.getattr(ino)?;
+        match node.kind {
+            Kind::File => {}
+            Kind::Dir => return Err(FsError::quiet(libc::EISDIR, "a folder")),
+            Kind::Symlink => return Err(FsError::quiet(libc::EINVAL, "a symlink")),
+        }
+        let served = self.ahead.take(node.ino);
+        let served_ahead = served.is_some();
+        let previous = self.ahead.opened(node.parent, node.entry);
+        if served_ahead || previous.is_some() {
+            self.open_ahead(&node, previous, served_ahead);
+        }
+        let content = match (self.object_of(&node)?, served) {
+            (None, _) => Content::Empty,
+            (Some(obj), Some(copy)) => Content::Ready(obj, copy),
+            (Some(obj), None) => Content::Find(obj),
+        };
+        Ok(Opening { node, content })
+    }
+
+    /// The rest of an open: finds a connected copy (unless one was opened ahead) and
+    /// makes a handle for it. ENOMEDIUM when no connected disk holds one.
+    pub fn finish_open(
+        &self,
+        opening: Opening,
+        register: impl FnOnce(&File) -> std::io::Result<B>,
+    ) -> Result<Opened<B>, FsError> {
+        let Opening { node, content } = opening;
+        let (obj, copy) = match content {
+            Content::Empty => return Ok(Opened::Empty),
+            Content::Ready(obj, copy) => (obj, copy),
+            Content::Find(obj) => {
+                let holders = self.holders(&obj)?;
+                match self.copy_from(&holders, &obj, &[]) {
+                    Some(copy) => (obj, copy),
+                    None => return Err(self.offline(&node, &holders)),
+                }
+            }
+        };
+        Ok(self.handle_for(&node, obj, copy, register))
+    }
+
+    /// What a read of handle `fh` reads; EBADF for a handle not open.
+    pub fn reader(&self, fh: u64) -> Result<Reader<B>, FsError> {
+        if fh == EMPTY_FH {
+            return Ok(Reader::Empty);
+        }
+        self.handles
+            .get(fh)
+            .map(Reader::Open)
+            .ok_or_else(|| FsError::quiet(libc::EBADF, "no such open file"))
+    }
+
+    /// Up to `size` bytes of the file at `offset` (fewer only at its end), read into
+    /// `buf`. When the handle's copy fails, the read goes on from another connected
+    /// copy at the same offset; EIO when there is none. This is the one place file
+    /// content leaves the filesystem: a check of each block against a recorded hash
+    /// belongs between reading a copy and returning its bytes.
+    pub fn read<'b>(
+        &self,
+        reader: &Reader<B>,
+        offset: u64,
+        size: u32,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<&'b [u8], FsError> {
+        let Reader::Open(of) = reader else {
+            buf.clear();
+            return Ok(buf);
+        };
+        loop {
+            let src = of.source();
+            match read_object(&src.file, of.object.size, offset, size, buf) {
+                Ok(n) => return Ok(&buf[..n]),
+                Err(e) => self.fail_over(of, &src, e)?,
+            }
+        }
+    }
+
+    /// Forgets handle `fh` (with passthrough, the inode's backing file closes with
+    /// its last handle).
+    pub fn release(&self, fh: u64) {
+        if fh != EMPTY_FH {
+            self.handles.remove(fh);
         }
     }
 
     /// The object of a file with content, checked against the file's size; `Ok(None)`
     /// for an empty file.
-    fn object_of(&self, node: &Node) -> Result<Option<ObjectRef>, Errno> {
+    fn object_of(&self, node: &Node) -> Result<Option<ObjectRef>, FsError> {
         let Some(obj) = node.object.clone() else {
             if node.size == 0 {
                 return Ok(None);
             }
-            tracing::error!(
-                "{}: {} has {} bytes but no content in the catalog",
-                self.settings.label,
+            return Err(FsError::io(format!(
+                "{} has {} bytes but no content in the catalog",
                 self.view.path_of(node.entry),
                 node.size
-            );
-            return Err(Errno::EIO);
+            )));
         };
         if obj.size != node.size {
-            tracing::error!(
-                "{}: {}: the catalog records {} bytes but its object has {}",
-                self.settings.label,
+            return Err(FsError::io(format!(
+                "{}: the catalog records {} bytes but its object has {}",
                 self.view.path_of(node.entry),
                 node.size,
                 obj.size
-            );
-            return Err(Errno::EIO);
+            )));
         }
         Ok(Some(obj))
     }
 
-    /// Opens a connected copy of `obj` from the disks the catalog says hold it.
-    fn find_copy(&self, obj: &ObjectRef) -> Result<(Option<Copy>, Vec<DiskRecord>), Errno> {
-        let holders = self
-            .view
+    /// The disks the catalog says hold `obj`.
+    fn holders(&self, obj: &ObjectRef) -> Result<Vec<DiskRecord>, FsError> {
+        self.view
             .conn()
             .and_then(|c| c.holders(obj.id))
-            .map_err(|e| self.fail("reading the catalog", e))?;
-        Ok((self.copy_from(&holders, obj, &[]), holders))
+            .map_err(|e| FsError::catalog("reading the catalog", e))
     }
 
     /// Opens a copy of `obj` on one of `holders` (see `Disks::open_copy`); what that
@@ -165,33 +502,37 @@ impl Core {
         copy
     }
 
-    /// Finds a connected copy for `node`'s object and makes a handle for it.
-    fn open_file(&self, node: &Node, reply: ReplyOpen) {
-        let obj = match self.object_of(node) {
-            Ok(Some(obj)) => obj,
-            Ok(None) => return reply.opened(FileHandle(EMPTY_FH), FopenFlags::FOPEN_KEEP_CACHE),
-            Err(e) => return reply.error(e),
-        };
-        match self.find_copy(&obj) {
-            Ok((Some(copy), _)) => self.open_copy(node, obj, copy, reply),
-            Ok((None, holders)) => {
-                self.log_offline(
-                    node,
-                    &holders.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
-                );
-                reply.error(Errno::from_i32(libc::ENOMEDIUM))
+    /// ENOMEDIUM for `node`, naming the disks to plug in; its log line is not
+    /// repeated for a minute per file.
+    fn offline(&self, node: &Node, holders: &[DiskRecord]) -> FsError {
+        let due = {
+            let mut logged = self.offline_logged.lock().unwrap();
+            let due = logged
+                .get(&node.ino)
+                .is_none_or(|t| t.elapsed() >= OFFLINE_LOG_EVERY);
+            if due {
+                logged.put(node.ino, Instant::now());
             }
-            Err(e) => reply.error(e),
-        }
+            due
+        };
+        let names: Vec<String> = holders.iter().map(|d| d.name.clone()).collect();
+        FsError::offline(&self.view.path_of(node.entry), &names, due)
     }
 
-    /// Makes a handle that reads `copy`, handing it to the kernel where it can read it.
-    fn open_copy(&self, node: &Node, obj: ObjectRef, copy: Copy, reply: ReplyOpen) {
+    /// Makes a handle that reads `copy`, handing the copy to the kernel where it can
+    /// read it itself.
+    fn handle_for(
+        &self,
+        node: &Node,
+        obj: ObjectRef,
+        copy: Copy,
+        register: impl FnOnce(&File) -> std::io::Result<B>,
+    ) -> Opened<B> {
         let source: Source = Arc::new(copy);
         if self.passthrough.load(Ordering::Relaxed) {
             match self
                 .handles
-                .backing_for(node.ino, || reply.open_backing(&source.file))
+                .backing_for(node.ino, || register(&source.file))
             {
                 Ok(backing) => {
                     tracing::debug!(
@@ -206,7 +547,7 @@ impl Core {
                         source,
                         Some(backing.clone()),
                     ));
-                    return reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing);
+                    return Opened::Backing(fh, backing);
                 }
                 Err(e) => {
                     // Not permitted (not root) or not possible for this disk's filesystem.
@@ -228,11 +569,47 @@ impl Core {
             self.view.path_of(node.entry),
             source.disk_name
         );
-        let fh = self
-            .handles
-            .insert(OpenFile::new(node.ino, node.entry, obj, source, None));
-        // Objects never change, so the page cache stays valid across opens.
-        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        Opened::Plain(
+            self.handles
+                .insert(OpenFile::new(node.ino, node.entry, obj, source, None)),
+        )
+    }
+
+    /// After `src` failed a read of `of` with `err`: switches `of` to another
+    /// connected copy, or fails with EIO naming the disk and the file.
+    fn fail_over(
+        &self,
+        of: &OpenFile<B>,
+        src: &Source,
+        err: std::io::Error,
+    ) -> Result<(), FsError> {
+        // A copy that ends early was changed under us; the disk itself answered.
+        if err.kind() != std::io::ErrorKind::UnexpectedEof {
+            self.disks.mark_failed(src, &err);
+        }
+        let exclude = of.note_failure(src.disk);
+        let path = self.view.path_of(of.entry);
+        let failed = format!("reading {path} from disk {} failed ({err})", src.disk_name);
+        let holders = self.holders(&of.object).map_err(|e| {
+            FsError::io(format!(
+                "{failed}, and no other disk can be looked for: {}",
+                e.message
+            ))
+        })?;
+        match self.copy_from(&holders, &of.object, &exclude) {
+            Some(c) => {
+                tracing::warn!(
+                    "{}: {failed}; continuing from disk {}",
+                    self.settings.label,
+                    c.disk_name
+                );
+                of.switch_to(Arc::new(c));
+                Ok(())
+            }
+            None => Err(FsError::io(format!(
+                "{failed} and no other connected disk holds it"
+            ))),
+        }
     }
 
     /// Opens the next files of `node`'s folder ahead of a reader that walks it (see
@@ -277,451 +654,44 @@ impl Core {
                 self.ahead.done(ino, None);
                 continue;
             };
-            let core = self.clone();
+            let fs = self.clone();
             let queued = self.work.run_ahead(move || {
-                let copy = match core.object_of(&sibling) {
-                    Ok(Some(obj)) => core.find_copy(&obj).ok().and_then(|(c, _)| c),
+                let copy = match fs.object_of(&sibling) {
+                    Ok(Some(obj)) => fs
+                        .holders(&obj)
+                        .ok()
+                        .and_then(|holders| fs.copy_from(&holders, &obj, &[])),
                     _ => None,
                 };
-                core.ahead.done(ino, copy);
+                fs.ahead.done(ino, copy);
             });
             if !queued {
                 self.ahead.done(ino, None);
             }
         }
     }
-
-    /// One clear line naming the disks to plug in (not repeated for a minute per file).
-    fn log_offline(&self, node: &Node, holders: &[String]) {
-        {
-            let mut logged = self.offline_logged.lock().unwrap();
-            if logged
-                .get(&node.ino)
-                .is_some_and(|t| t.elapsed() < OFFLINE_LOG_EVERY)
-            {
-                return;
-            }
-            logged.put(node.ino, Instant::now());
-        }
-        let path = self.view.path_of(node.entry);
-        if holders.is_empty() {
-            tracing::warn!(
-                "{}: {path} is not on any disk yet: back it up with `dsbfs backup DISK`",
-                self.settings.label
-            );
-        } else {
-            tracing::warn!(
-                "{}: {path} is offline: plug in disk {}",
-                self.settings.label,
-                holders.join(" or ")
-            );
-        }
-    }
-
-    /// Reads from the handle's copy; when that copy fails, carries on from another
-    /// connected copy at the same offset, or fails with EIO when there is none.
-    fn read_with_failover(&self, of: &OpenFile, offset: u64, size: u32, reply: ReplyData) {
-        READ_BUF.with_borrow_mut(|buf| {
-            loop {
-                let src = of.source();
-                let err = match read_object(&src.file, of.object.size, offset, size, buf) {
-                    Ok(n) => return reply.data(&buf[..n]),
-                    Err(e) => e,
-                };
-                if err.kind() != std::io::ErrorKind::UnexpectedEof {
-                    self.disks.mark_failed(&src, &err);
-                }
-                let exclude = of.note_failure(src.disk);
-                let path = self.view.path_of(of.entry);
-                let holders = match self.view.conn().and_then(|c| c.holders(of.object.id)) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        tracing::error!("{}: cannot read the catalog to fail over: {e:#}", self.settings.label);
-                        Vec::new()
-                    }
-                };
-                match self.copy_from(&holders, &of.object, &exclude) {
-                    Some(c) => {
-                        tracing::warn!(
-                            "{}: reading {path} from disk {} failed ({err}); continuing from disk {}",
-                            self.settings.label,
-                            src.disk_name,
-                            c.disk_name
-                        );
-                        of.switch_to(Arc::new(c));
-                    }
-                    None => {
-                        tracing::error!(
-                            "{}: reading {path} from disk {} failed ({err}) and no other connected disk holds it",
-                            self.settings.label,
-                            src.disk_name
-                        );
-                        return reply.error(Errno::EIO);
-                    }
-                }
-            }
-        })
-    }
-
-    fn xattr_value(&self, node: &Node, name: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
-        if node.kind != Kind::File || !name.starts_with(b"user.dsbfs.") {
-            return Ok(None);
-        }
-        let holders = |obj: i64| {
-            self.view
-                .conn()
-                .and_then(|c| c.holder_names(obj))
-                .map_err(|e| self.fail("reading the catalog", e))
-        };
-        Ok(match (name, &node.object) {
-            (XATTR_SHA256, Some(o)) => Some(crate::util::hex(&o.hash).into_bytes()),
-            (XATTR_SHA256, None) => Some(EMPTY_SHA256.as_bytes().to_vec()),
-            (XATTR_DISKS, Some(o)) => Some(holders(o.id)?.join(",").into_bytes()),
-            (XATTR_COPIES, Some(o)) => Some(holders(o.id)?.len().to_string().into_bytes()),
-            (XATTR_DISKS, None) => Some(Vec::new()),
-            (XATTR_COPIES, None) => Some(b"0".to_vec()),
-            _ => None,
-        })
-    }
 }
 
-/// Answers an xattr request by the size protocol: the size when asked for it, ERANGE
-/// when the caller's buffer is too small, the bytes otherwise.
-fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+/// An attribute value by the size protocol: its size when `size` is 0, ERANGE when
+/// the caller's buffer is too small, the bytes otherwise.
+fn sized(size: u32, value: Vec<u8>) -> Result<Xattr, FsError> {
     if size == 0 {
-        reply.size(value.len() as u32)
+        Ok(Xattr::Size(value.len() as u32))
     } else if (size as usize) < value.len() {
-        reply.error(Errno::ERANGE)
+        Err(FsError::quiet(libc::ERANGE, "the buffer is too small"))
     } else {
-        reply.data(value)
+        Ok(Xattr::Data(value))
     }
 }
 
-/// The attributes of a name that does not exist: inode 0 tells the kernel to cache the
-/// absence for the TTL, so probes for `.hidden`, `.git` and the like are asked once.
-fn negative_attr() -> FileAttr {
-    FileAttr {
-        ino: INodeNo(0),
-        size: 0,
-        blocks: 0,
-        atime: SystemTime::UNIX_EPOCH,
-        mtime: SystemTime::UNIX_EPOCH,
-        ctime: SystemTime::UNIX_EPOCH,
-        crtime: SystemTime::UNIX_EPOCH,
-        kind: FileType::RegularFile,
-        perm: 0,
-        nlink: 0,
-        uid: 0,
-        gid: 0,
-        rdev: 0,
-        blksize: super::attr::BLKSIZE,
-        flags: 0,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// One directory entry to add to a readdir reply.
-struct DirItem<'a> {
-    node: &'a Node,
-    cookie: u64,
-    name: &'a [u8],
-}
-
-impl Core {
-    /// Walks a folder from `offset`, calling `add` for each entry until it says the reply
-    /// is full: ".", "..", then the children in name order.
-    fn walk_dir(
-        &self,
-        ino: INodeNo,
-        offset: u64,
-        mut add: impl FnMut(DirItem) -> bool,
-    ) -> Result<(), Errno> {
-        let dir = self.node(ino)?;
-        if dir.kind != Kind::Dir {
-            return Err(Errno::ENOTDIR);
-        }
-        if offset < 1
-            && add(DirItem {
-                node: &dir,
-                cookie: 1,
-                name: b".",
-            })
-        {
-            return Ok(());
-        }
-        if offset < 2 {
-            let parent = if dir.parent as u64 == ino.0 {
-                dir.clone()
-            } else {
-                self.node(INodeNo(dir.parent as u64))?
-            };
-            if add(DirItem {
-                node: &parent,
-                cookie: 2,
-                name: b"..",
-            }) {
-                return Ok(());
-            }
-        }
-        let mut after = offset.saturating_sub(COOKIE_BASE) as i64;
-        loop {
-            let (page, start) = self
-                .view
-                .children_after(ino.0, after)
-                .map_err(|e| self.fail("listing a folder", e))?;
-            for (name, node) in &page.children[start..] {
-                after = node.entry;
-                if !valid_name(name) {
-                    continue;
-                }
-                if add(DirItem {
-                    node,
-                    cookie: node.entry as u64 + COOKIE_BASE,
-                    name,
-                }) {
-                    return Ok(());
-                }
-            }
-            if page.last {
-                return Ok(());
-            }
-        }
-    }
-}
-
-impl Filesystem for DsbFs {
-    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // READDIRPLUS lets `ls -l`, `du` and `rsync` get attributes with the listing. It
-        // costs a first `find` the kernel making an inode per entry: measured cold on the
-        // 100,000-file grid tree, plain READDIR made `find` 0.22-0.31 s instead of about
-        // 0.4 s, but `ls -lR` 7.9-9.2 s and `du -sb` 7.4-9.1 s (a LOOKUP per file) instead
-        // of about 1.1 and 0.6 s.
-        let _ = config
-            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO);
-        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
-        let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
-        if self.core.settings.passthrough && nix::unistd::geteuid().is_root() {
-            if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
-                && config.set_max_stack_depth(1).is_ok()
-            {
-                self.core.passthrough.store(true, Ordering::Relaxed);
-            } else {
-                tracing::info!(
-                    "{}: this kernel cannot pass reads through to the disks; dsbfs reads them",
-                    self.core.settings.label
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn destroy(&mut self) {
-        tracing::info!("{}: unmounted", self.core.settings.label);
-    }
-
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        if !valid_name(name.as_bytes()) {
-            return reply.error(Errno::ENOENT);
-        }
-        match self.core.view.lookup(parent.0, name.as_bytes()) {
-            Ok(Some(n)) => reply.entry(&TTL, &file_attr(&n), Generation(0)),
-            Ok(None) => reply.entry(&TTL, &negative_attr(), Generation(0)),
-            Err(e) => reply.error(self.core.fail("looking up a name", e)),
-        }
-    }
-
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.core.node(ino) {
-            Ok(n) => reply.attr(&TTL, &file_attr(&n)),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.core.node(ino) {
-            Ok(n) => match (&n.kind, &n.target) {
-                (Kind::Symlink, Some(t)) => reply.data(t),
-                (Kind::Symlink, None) => reply.data(b""),
-                _ => reply.error(Errno::EINVAL),
-            },
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
-            return reply.error(Errno::EROFS);
-        }
-        match self.core.node(ino) {
-            Ok(n) if n.kind == Kind::File => {
-                let served = self.core.ahead.take(n.ino);
-                let served_ahead = served.is_some();
-                let previous = self.core.ahead.opened(n.parent, n.entry);
-                if served_ahead || previous.is_some() {
-                    self.core.open_ahead(&n, previous, served_ahead);
-                }
-                // Opened ahead (after `object_of` checked the object): no disk to wait
-                // for, so answered right here.
-                if let Some(copy) = served
-                    && let Some(obj) = n.object.clone()
-                {
-                    return self.core.open_copy(&n, obj, copy, reply);
-                }
-                let core = self.core.clone();
-                self.core.work.run(move || core.open_file(&n, reply));
-            }
-            Ok(n) if n.kind == Kind::Dir => reply.error(Errno::EISDIR),
-            Ok(_) => reply.error(Errno::EINVAL),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn read(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        offset: u64,
-        size: u32,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        reply: ReplyData,
-    ) {
-        if fh.0 == EMPTY_FH {
-            return reply.data(&[]);
-        }
-        match self.core.handles.get(fh.0) {
-            Some(of) => {
-                let core = self.core.clone();
-                self.core
-                    .work
-                    .run(move || core.read_with_failover(&of, offset, size, reply));
-            }
-            None => reply.error(Errno::EBADF),
-        }
-    }
-
-    fn release(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        if fh.0 != EMPTY_FH {
-            self.core.handles.remove(fh.0);
-        }
-        reply.ok();
-    }
-
-    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        // ENOSYS once and the kernel stops sending OPENDIR and RELEASEDIR: two round
-        // trips fewer per folder listed. It then opens folders with FOPEN_CACHE_DIR and
-        // FOPEN_KEEP_CACHE, so a listing, which never changes while mounted, is
-        // asked for once and kept by the kernel.
-        reply.error(Errno::ENOSYS);
-    }
-
-    fn readdir(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        offset: u64,
-        mut reply: ReplyDirectory,
-    ) {
-        let r = self.core.walk_dir(ino, offset, |it| {
-            reply.add(
-                INodeNo(it.node.ino),
-                it.cookie,
-                file_type(it.node.kind),
-                OsStr::from_bytes(it.name),
-            )
-        });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn readdirplus(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        offset: u64,
-        mut reply: ReplyDirectoryPlus,
-    ) {
-        let r = self.core.walk_dir(ino, offset, |it| {
-            reply.add(
-                INodeNo(it.node.ino),
-                it.cookie,
-                OsStr::from_bytes(it.name),
-                &TTL,
-                &file_attr(it.node),
-                Generation(0),
-            )
-        });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        const BS: u64 = 4096;
-        match self.core.view.totals() {
-            Ok(t) => reply.statfs(
-                t.bytes.div_ceil(BS),
-                0,
-                0,
-                t.entries,
-                0,
-                BS as u32,
-                255,
-                BS as u32,
-            ),
-            Err(e) => reply.error(self.core.fail("counting the tree", e)),
-        }
-    }
-
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        if !self.core.settings.xattr {
-            // ENOSYS once makes the kernel stop asking (no round trip per `ls -l` entry).
-            return reply.error(Errno::ENOSYS);
-        }
-        let value = self
-            .core
-            .node(ino)
-            .and_then(|n| self.core.xattr_value(&n, name.as_bytes()));
-        match value {
-            Ok(Some(v)) => reply_xattr(reply, size, &v),
-            Ok(None) => reply.error(Errno::NO_XATTR),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        if !self.core.settings.xattr {
-            return reply.error(Errno::ENOSYS);
-        }
-        // The user.dsbfs.* attributes are served by name only: listed, `cp -a` would
-        // copy them onto restored files. The catalog keeps no other attributes.
-        match self.core.node(ino) {
-            Ok(_) => reply_xattr(reply, size, b""),
-            Err(e) => reply.error(e),
-        }
-    }
-
-    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        match self.core.node(ino) {
-            Ok(n) => match access_allowed(&n, req.uid(), &[req.gid()], mask.bits()) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(Errno::from_i32(e)),
-            },
-            Err(e) => reply.error(e),
-        }
+    #[test]
+    fn xattr_values_follow_the_size_protocol() {
+        assert_eq!(sized(0, b"abc".to_vec()), Ok(Xattr::Size(3)));
+        assert_eq!(sized(3, b"abc".to_vec()), Ok(Xattr::Data(b"abc".to_vec())));
+        assert_eq!(sized(2, b"abc".to_vec()).unwrap_err().errno, libc::ERANGE);
     }
 }

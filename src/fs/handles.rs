@@ -1,10 +1,10 @@
 //! Open files: each handle keeps the descriptor of the object copy it reads (objects
 //! are immutable, so one descriptor serves every read), and, with passthrough, the
-//! kernel's backing id for its inode.
+//! kernel's backing file for its inode (`B`: whatever the adapter got from the kernel
+//! for it; dropping the last one closes it).
 
 use super::disks::Copy;
 use crate::catalog::view::ObjectRef;
-use fuser::BackingId;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
@@ -18,7 +18,7 @@ pub const EMPTY_FH: u64 = 0;
 /// Where an open file currently reads from.
 pub type Source = Arc<Copy>;
 
-pub struct OpenFile {
+pub struct OpenFile<B> {
     pub ino: u64,
     pub entry: i64,
     pub object: ObjectRef,
@@ -26,17 +26,17 @@ pub struct OpenFile {
     /// Disks that failed this handle: not tried again for it.
     failed: Mutex<Vec<i64>>,
     /// Held until release: dropping it closes the kernel's backing file.
-    _backing: Option<Arc<BackingId>>,
+    _backing: Option<Arc<B>>,
 }
 
-impl OpenFile {
+impl<B> OpenFile<B> {
     pub fn new(
         ino: u64,
         entry: i64,
         object: ObjectRef,
         source: Source,
-        backing: Option<Arc<BackingId>>,
-    ) -> OpenFile {
+        backing: Option<Arc<B>>,
+    ) -> OpenFile<B> {
         OpenFile {
             ino,
             entry,
@@ -99,16 +99,16 @@ pub fn read_object(
 }
 
 /// The table of open handles.
-pub struct Handles {
+pub struct Handles<B> {
     next: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    open: Mutex<HashMap<u64, Arc<OpenFile<B>>>>,
     /// One backing id per inode while any handle holds it: the kernel refuses two
     /// different backing files for one inode. Only handles hold it (an open that is
     /// still replying may release last), so it closes with the last of them.
-    backing: Mutex<HashMap<u64, Weak<BackingId>>>,
+    backing: Mutex<HashMap<u64, Weak<B>>>,
 }
 
-impl Default for Handles {
+impl<B> Default for Handles<B> {
     fn default() -> Self {
         Handles {
             next: AtomicU64::new(EMPTY_FH + 1),
@@ -118,14 +118,14 @@ impl Default for Handles {
     }
 }
 
-impl Handles {
-    pub fn insert(&self, f: OpenFile) -> u64 {
+impl<B> Handles<B> {
+    pub fn insert(&self, f: OpenFile<B>) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed);
         self.open.lock().unwrap().insert(fh, Arc::new(f));
         fh
     }
 
-    pub fn get(&self, fh: u64) -> Option<Arc<OpenFile>> {
+    pub fn get(&self, fh: u64) -> Option<Arc<OpenFile<B>>> {
         self.open.lock().unwrap().get(&fh).cloned()
     }
 
@@ -146,8 +146,8 @@ impl Handles {
     pub fn backing_for(
         &self,
         ino: u64,
-        make: impl FnOnce() -> std::io::Result<BackingId>,
-    ) -> std::io::Result<Arc<BackingId>> {
+        make: impl FnOnce() -> std::io::Result<B>,
+    ) -> std::io::Result<Arc<B>> {
         let mut backing = self.backing.lock().unwrap();
         if let Some(b) = backing.get(&ino).and_then(Weak::upgrade) {
             return Ok(b);
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn handles_are_unique_and_released() {
-        let h = Handles::default();
+        let h = Handles::<()>::default();
         let f = || {
             OpenFile::new(
                 5,

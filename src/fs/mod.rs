@@ -2,7 +2,12 @@
 //! read-only tree, and reads each file from whichever connected disk holds its object.
 //!
 //! - `options`: `-o` parsing (pure; shared with the `mount.dsbfs` helper)
-//! - `attr`: catalog nodes to kernel attributes, name and permission checks
+//! - `filesystem`: what the mount shows and serves, as values and `error::FsError`s;
+//!   tested without a kernel (tests/fs_core.rs)
+//! - `fuse`: the adapter that alone answers the kernel: requests to `filesystem` calls,
+//!   results to replies, disk work to the disk threads, errors to the log
+//! - `attr`: catalog nodes as kernel attributes (for `fuse`)
+//! - `access`: which names are shown and who may read what
 //! - `view`: the scan being shown, connection pool and node cache
 //! - `read_ahead`: which folders to list ahead of a walk, and when to stop
 //! - `disks`: finding a connected copy of an object, and noticing disks come and go
@@ -10,13 +15,18 @@
 //! - `work`: the disk threads, requests first and work ahead capped
 //! - `ahead`: opening the next files of a folder ahead of a reader that walks it
 //! - `idle`: closing what the mount opened on a disk once unused, so it can be unmounted
-//! - `filesystem`: the request handlers
 //! - `run`: mounting, the background process, signals and the log
 
+// Unsafe code stays out of the driver but where it is argued for (`run`'s fork).
+#![deny(unsafe_code)]
+
+pub mod access;
 pub mod ahead;
 pub mod attr;
 pub mod disks;
+pub mod error;
 pub mod filesystem;
+pub mod fuse;
 pub mod handles;
 pub mod idle;
 pub mod options;
@@ -29,12 +39,10 @@ pub use options::{MountOptions, parse as parse_options};
 pub use run::{MountRequest, mount};
 
 /// Whether `user.dsbfs.*` attributes are served when neither `-o xattr` nor `-o noxattr`
-/// is given: no, by measurement. Serving any attribute means answering every `getxattr`
-/// the kernel sends, and `ls -l` sends two per file (security.selinux,
-/// system.posix_acl_access) whose ENODATA answers the kernel does not cache; without
-/// xattrs the first ENOSYS makes the kernel stop asking. `ls -lR` of a 30,000-file tree
-/// (scripts/bench-mount.sh, release build, 2 busy vCPUs): 4.02 s first / 2.45 s warm
-/// with xattrs, 0.68 s / 0.15 s without (native ext4: 0.32 s / 0.20 s); 3,000 files:
-/// 0.24 / 0.11 s against 0.07 / 0.03 s. `-o xattr` turns them on; `dsbfs ls` answers
-/// the same questions without a mount.
+/// is given: no. Serving any attribute means answering every `getxattr` the kernel
+/// sends, and `ls -l` sends two per file (security.selinux, system.posix_acl_access)
+/// whose ENODATA answers the kernel does not cache, which makes a listing several times
+/// slower (README, "Performance"); without xattrs the first ENOSYS makes the kernel
+/// stop asking. `-o xattr` turns them on; `dsbfs ls` answers the same questions
+/// without a mount.
 pub const XATTR_DEFAULT: bool = false;

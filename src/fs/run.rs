@@ -8,14 +8,15 @@
 //! unmount (lazily when the mount is busy), as do `fusermount3 -u` and `umount`.
 
 use super::disks::Disks;
-use super::filesystem::{DsbFs, Settings};
+use super::filesystem::{Filesystem, Settings};
+use super::fuse::DsbFs;
 use super::options::{LogTarget, MountOptions, default_log_path};
 use super::view::View;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub struct MountRequest {
@@ -50,7 +51,7 @@ pub fn mount(req: MountRequest) -> Result<()> {
     if req.foreground {
         let session = job.mount()?;
         if let Some((f, _)) = &log {
-            redirect(f.as_raw_fd(), libc::STDERR_FILENO)?;
+            nix::unistd::dup2_stderr(f).context("cannot send the log to stderr")?;
         }
         return job.serve(session);
     }
@@ -88,7 +89,8 @@ impl Job {
             passthrough: self.options.passthrough,
             label: self.label(),
         };
-        let fs = DsbFs::new(view, Disks::new(extra), settings, self.options.threads);
+        let fs = Filesystem::new(view, Disks::new(extra), settings, self.options.threads);
+        let fs = DsbFs::new(fs);
         let fsname = self.options.fsname.clone().unwrap_or_else(|| {
             let p = self.catalog.display().to_string();
             // Commas would split the fusermount3 option string.
@@ -250,22 +252,15 @@ fn open_log(target: &LogTarget, foreground: bool) -> Result<Option<(File, PathBu
     Ok(Some((f, path)))
 }
 
-fn redirect(from: i32, to: i32) -> Result<()> {
-    if unsafe { libc::dup2(from, to) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("cannot redirect output");
-    }
-    Ok(())
-}
-
 /// Forks; the child mounts and serves, the parent waits for the report.
 fn daemonize(job: Job, log: Option<(File, PathBuf)>, verbose: bool) -> Result<()> {
     let log_path = log.as_ref().map(|(_, p)| p.clone());
-    if thread_count() > 1 {
-        bail!("internal error: dsbfs must fork before it starts threads");
-    }
+    safe_to_fork(thread_count())?;
     let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // SAFETY: the process has a single thread (checked above), so the child may do anything.
-    match unsafe { nix::unistd::fork() }? {
+    #[allow(unsafe_code)]
+    let forked = unsafe { nix::unistd::fork() }?;
+    match forked {
         nix::unistd::ForkResult::Child => {
             drop(rx);
             let code = match child(&job, log, tx) {
@@ -314,10 +309,13 @@ fn child(job: &Job, log: Option<(File, PathBuf)>, tx: OwnedFd) -> Result<()> {
         .read(true)
         .write(true)
         .open("/dev/null")?;
-    redirect(devnull.as_raw_fd(), libc::STDIN_FILENO)?;
-    redirect(devnull.as_raw_fd(), libc::STDOUT_FILENO)?;
-    let err_fd = log.as_ref().map(|(f, _)| f.as_raw_fd());
-    redirect(err_fd.unwrap_or(devnull.as_raw_fd()), libc::STDERR_FILENO)?;
+    let redirected = nix::unistd::dup2_stdin(&devnull)
+        .and_then(|()| nix::unistd::dup2_stdout(&devnull))
+        .and_then(|()| match &log {
+            Some((f, _)) => nix::unistd::dup2_stderr(f),
+            None => nix::unistd::dup2_stderr(&devnull),
+        });
+    redirected.context("cannot redirect output")?;
     drop(log);
     let _ = std::env::set_current_dir("/");
     let session = match job.mount() {
@@ -332,10 +330,26 @@ fn child(job: &Job, log: Option<(File, PathBuf)>, tx: OwnedFd) -> Result<()> {
     job.serve(session)
 }
 
-fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(1)
+/// Whether a process with `threads` may fork and let the child run on: only with a
+/// single thread (another could hold a lock the child would wait for forever), and a
+/// count that cannot be read is no count of one.
+fn safe_to_fork(threads: std::io::Result<usize>) -> Result<()> {
+    match threads {
+        Ok(1) => Ok(()),
+        Ok(n) => bail!("internal error: dsbfs must fork before it starts threads ({n} run)"),
+        Err(e) => bail!("cannot tell whether it is safe to fork (/proc/self/task: {e})"),
+    }
+}
+
+/// The threads of this process. Forking is only safe with one, so a count that cannot
+/// be read is an error, never taken for one.
+fn thread_count() -> std::io::Result<usize> {
+    let mut n = 0;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        task?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Detaches the mount now; the kernel finishes it when the last user leaves.
@@ -362,5 +376,20 @@ fn raise_readahead(mp: &Path) {
             format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"),
             "1024",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forking_needs_a_known_single_thread() {
+        assert!(safe_to_fork(Ok(1)).is_ok());
+        assert!(safe_to_fork(Ok(2)).is_err());
+        let unreadable = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = safe_to_fork(Err(unreadable)).unwrap_err().to_string();
+        assert!(e.contains("cannot tell whether it is safe to fork"), "{e}");
+        assert!(thread_count().unwrap() >= 1);
     }
 }

@@ -296,10 +296,9 @@ const WARM_UP_MAX: u64 = 512 << 20;
 
 /// Reads the catalog once, in the background, so that it is in the page cache before
 /// the first requests need it: a freshly mounted catalog on a cold disk would
-/// otherwise cost every lookup a few random reads (2.5 ms each on a cold virtual disk,
-/// against 0.25 ms for the native tree). The catalog is small beside the files it lists
-/// (about 260 bytes a file), and page cache is the kernel's to drop again: nothing
-/// stays in the daemon's memory.
+/// otherwise cost every lookup a few random reads, each slower than the lookup it
+/// serves. The catalog is small beside the files it lists, and page cache is the
+/// kernel's to drop again: nothing stays in the daemon's memory.
 pub fn warm_up(path: &Path) {
     let path = path.to_owned();
     let spawned = std::thread::Builder::new()

@@ -31,9 +31,9 @@ impl Jobs {
     }
 }
 
-/// A pool of threads. Idle threads sleep on a condition variable: a channel whose
-/// receivers spin before they park kept eight idle threads yielding the CPU to each
-/// other on every request.
+/// A pool of threads. Idle threads sleep on a condition variable and cost nothing
+/// (receivers that spin before they park would take the CPU from the thread serving
+/// each request).
 #[derive(Clone)]
 pub struct DiskWork {
     queue: Arc<(Mutex<Jobs>, Condvar)>,
