@@ -10,6 +10,7 @@ mod caching;
 mod cli;
 mod disks;
 mod fstab;
+mod history;
 mod reading;
 mod security;
 mod tree;

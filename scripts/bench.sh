@@ -30,7 +30,7 @@
 #   --dsb-runs N   scan rounds that also run distbackup (default: --runs; it is slow; a
 #                  disturbed dsb run is retried twice at most, the quietest kept)
 #   --only LIST    sections to run, comma-separated (default: all): scan, backup,
-#                  distbackup-full, restore, verify, mount
+#                  distbackup-full, restore, verify, mount, history
 #   --big-mib M    size of the file the mount section reads with dd (default 1024)
 #   --dsbfs PATH   binary to measure (default: target/release/dsbfs, built first)
 #   --no-build     do not run `cargo build --release`
@@ -83,6 +83,13 @@
 #   without goals: each command again on the same mount (warm), dd with
 #   -o nopassthrough, ls -lR with -o xattr, and the time `dsbfs mount` takes.
 #   Needs root (loop device, tmpfs); scripts/bench-mount.sh runs just this section.
+# Section history (weight 2): history at --small files (default 100,000) of 0–2 KiB in
+#   folders of 1,000, on an ext4 image of its own on a loop device: 30 snapshots, each
+#   scan after rewriting 1% of the files (seeded). Rows: catalog bytes per file version
+#   (goal < 150); `dsbfs forget` with the default policy on a copy of that catalog (goal
+#   < 2 s); cold `find -type f` and `ls -lR` of a fresh `-o snapshot=1` mount against a
+#   fresh mount of the latest snapshot (goal ≤ 1.2×), the image detached and attached
+#   again before each (as in the mount section). Needs root.
 #
 # Adding a section: write `section_NAME` (helpers: `measure`, `run_rounds`, `in_order`,
 # `kept_best`, `kept_ratios`, `add_row`, `note`, `new_catalog`, `warm_tree`,
@@ -90,9 +97,9 @@
 # append NAME to ALL_SECTIONS and give it a WEIGHT below.
 set -euo pipefail
 
-ALL_SECTIONS=(scan backup distbackup-full restore verify mount)
+ALL_SECTIONS=(scan backup distbackup-full restore verify mount history)
 # Shares of --budget (see the header).
-declare -A WEIGHT=([scan]=3 [backup]=3 [distbackup-full]=5 [restore]=3 [verify]=1 [mount]=2)
+declare -A WEIGHT=([scan]=3 [backup]=3 [distbackup-full]=5 [restore]=3 [verify]=1 [mount]=2 [history]=2)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -215,8 +222,12 @@ DSBFS=$(cd "$(dirname "$DSBFS")" && pwd)/$(basename "$DSBFS")
 # ---------------------------------------------------------------- the tree (cached)
 TREE=$WORK/tree-s$SMALL-l${LARGE}x$LARGE_MIB-seed$SEED
 STAMP=$TREE.stamp
-TREE_DESC="(not used: the mount section makes its own)"
-if [ "${SECTIONS[*]}" != mount ]; then
+TREE_DESC="(not used: the mount and history sections make their own)"
+needs_tree=0
+for s in "${SECTIONS[@]}"; do
+    case $s in mount | history) ;; *) needs_tree=1 ;; esac
+done
+if [ "$needs_tree" = 1 ]; then
     GEN_ID="bench-tree.py $(sha256sum "$HERE/bench-tree.py" | cut -c1-16) --small $SMALL --large $LARGE --large-mib $LARGE_MIB --seed $SEED"
     if [ -d "$TREE" ] && [ -f "$STAMP" ] && [ "$(head -1 "$STAMP")" = "$GEN_ID" ]; then
         log "reusing the tree $TREE"
@@ -1123,6 +1134,106 @@ section_mount() {
         note "mount: the daemon logged warnings or errors (see $MOUNT_LOG)"
     cold_detach
     if [ "$TMPFS_MOUNTED" = 1 ]; then umount "$RSYNC_DEST" && TMPFS_MOUNTED=0; fi
+}
+
+# ---------------------------------------------------------------- section: history
+HS_CAT= HS_FILES=
+# history_setup: the image with the tree and a catalog of 30 snapshots of it; false
+# (with a note) when this machine cannot attach a loop device.
+history_setup() {
+    local c i
+    for c in losetup mkfs.ext4 python3; do
+        command -v "$c" >/dev/null || { note "history: $c is missing"; return 1; }
+    done
+    COLD_IMG=$WORK/history.img COLD=$WORK/history
+    mkdir -p "$COLD"
+    rm -f -- "$COLD_IMG"
+    truncate -s "$(( SMALL * 16384 / 1000000000 + 2 ))G" "$COLD_IMG"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$COLD_IMG"
+    cold_attach || { note "history: cannot attach a loop device"; return 1; }
+    log "  history: $SMALL files, then 29 rounds of rewriting 1% of them, each scanned"
+    python3 - "$COLD/tree" "$SMALL" "$SEED" <<'PY'
+import os, random, sys
+root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(seed)
+for i in range(n):
+    d = f"{root}/d{i // 1000:04}"
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i % 1000:04}.dat", "wb") as f:
+        f.write(rnd.randbytes(rnd.randint(0, 2048)))
+PY
+    HS_CAT=$COLD/catalog.db
+    CAT=$HS_CAT
+    CATALOGS+=("$HS_CAT")
+    dsbfs source add / "$COLD/tree" >/dev/null
+    dsbfs scan -q
+    for ((i = 2; i <= 30; i++)); do
+        python3 - "$COLD/tree" "$SMALL" "$((SEED * 1000 + i))" <<'PY'
+import random, sys
+root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(seed)
+for i in rnd.sample(range(n), n // 100):
+    with open(f"{root}/d{i // 1000:04}/f{i % 1000:04}.dat", "wb") as f:
+        f.write(rnd.randbytes(rnd.randint(0, 2048)))
+PY
+        dsbfs scan -q
+    done
+    HS_FILES=$(find "$COLD/tree" -type f | wc -l)
+}
+
+# history_walk SIDE STEP CMD OPTIONS: CMD on a fresh mount of the history catalog (with
+# OPTIONS), the image cold.
+history_walk() {
+    unmount_fs
+    recold
+    mount_fs "$HS_CAT" "$4"
+    measure "$1-$2" "$3" "$MNT"
+    if [ "$2" = find ]; then
+        local n
+        n=$(tail -1 "$LOGS/$SECTION-$1-$2.$ROUND.out")
+        [ "$1" = old ] || [ "$n" = "$HS_FILES" ] || note "history round $ROUND: find counted $n files, expected $HS_FILES"
+    fi
+    unmount_fs
+}
+history_latest() { history_walk latest find walk_find ""; history_walk latest ls walk_ls ""; }
+history_old() { history_walk old find walk_find snapshot=1; history_walk old ls walk_ls snapshot=1; }
+round_history() {
+    cp -- "$HS_CAT" "$WORK/forget.db"
+    CAT=$WORK/forget.db
+    measure forget dsbfs forget -q
+    rm -f -- "$WORK"/forget.db*
+    CAT=$HS_CAT
+    in_order history_latest history_old
+}
+
+section_history() {
+    if [ ! -c /dev/fuse ] || [ "$(id -u)" != 0 ]; then
+        add_row "history" "-" n/a n/a n/a "-" info 0 "needs root and /dev/fuse"
+        return
+    fi
+    history_setup || return 0
+    local versions bytes per snaps
+    read -r versions snaps < <(python3 -c 'import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(c.execute("SELECT count(*) FROM versions").fetchone()[0],
+      c.execute("SELECT count(*) FROM scans WHERE finished IS NOT NULL").fetchone()[0])' "$HS_CAT")
+    bytes=$(stat -c %s "$HS_CAT")
+    per=$(awk -v b="$bytes" -v v="$versions" 'BEGIN{printf "%.1f", b / v}')
+    log "  history: $snaps snapshots, $versions versions, catalog $bytes bytes: $per bytes per version"
+    add_row "catalog bytes per file version: $snaps snapshots of $SMALL files, 1% rewritten before each" \
+        "-" "$versions versions" "$bytes bytes" "$(awk -v p="$per" 'BEGIN{print p / 150}')" \
+        "< 150 bytes per version (ratio: per version / 150)" "<=" 1 "$per bytes per version"
+    MOUNT_LOG=$WORK/history-mount.log
+    run_rounds round_history
+    add_row "dsbfs forget, default policy, on that catalog" "-" "-" "$(kept_best forget)" \
+        "$(awk -v t="$(kept_best forget)" 'BEGIN{print t / 2}')" "< 2 s (ratio: time / 2 s)" "<=" 1
+    time_row "find -type f, fresh -o snapshot=1 mount, cold" "a fresh mount of the latest snapshot, cold" \
+        latest-find old-find "old/latest ≤ 1.2" dsbfs/base "<=" 1.2
+    time_row "ls -lR, fresh -o snapshot=1 mount, cold" "a fresh mount of the latest snapshot, cold" \
+        latest-ls old-ls "old/latest ≤ 1.2" dsbfs/base "<=" 1.2
+    cold_detach
+    rm -f -- "$COLD_IMG"
 }
 
 # ---------------------------------------------------------------- run and report

@@ -304,12 +304,15 @@ Mount options (-o, comma-separated):
   log=PATH | log=none where a background mount logs [default: $XDG_STATE_HOME/dsbfs/mount.log,
                       else ~/.local/state/dsbfs/mount.log; without a home, root logs to
                       /var/log/dsbfs-mount.log]; with -f the log is stderr unless log= is given
+  snapshot=ID|DATE    show a past snapshot (see `dsbfs snapshots`): its id, `latest`, or a date
+                      or local time (2026-12-01, 2026-12-01T06:25) for the last one at or before it
+  history             show a folder per snapshot, named by its local time, and `latest`
   threads=N           threads that open and read files on disks (default 8)
   nopassthrough       always read through dsbfs, never let the kernel read disks directly
   ro, defaults, nofail, _netdev, noauto, user, x-*, ...
                       accepted and ignored (fstab); rw is refused
 
-The tree is the catalog's last finished scan, fixed while mounted. Listing and stat never touch a
+The tree is the catalog's last finished scan (unless snapshot= or history says otherwise), fixed while mounted. Listing and stat never touch a
 disk; opening a file reads it from any connected disk holding it, and fails with \"No medium
 found\" (the log names the disks to plug in) when none is. Unmount with `fusermount3 -u
 MOUNTPOINT`, `umount MOUNTPOINT`, or by stopping the process (SIGTERM, or Ctrl-C with -f).";

@@ -12,6 +12,7 @@ use dsbfs::catalog::view::Node;
 use dsbfs::fs::disks::Disks;
 use dsbfs::fs::error::{FsError, Level};
 use dsbfs::fs::filesystem::{Filesystem, Opened, Reader, Settings, Xattr};
+use dsbfs::fs::options::Show;
 use dsbfs::fs::view::View;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -39,7 +40,16 @@ fn settings(xattr: bool, passthrough: bool) -> Settings {
 
 /// The core over `w`'s catalog, made as `dsbfs mount` makes it.
 fn core_with<B: Send + Sync + 'static>(w: &World, settings: Settings) -> Arc<Filesystem<B>> {
-    let view = View::open(&w.catalog).unwrap();
+    core_showing(w, settings, &Show::Latest)
+}
+
+/// The core showing `show` (`-o snapshot=`, `-o history`).
+fn core_showing<B: Send + Sync + 'static>(
+    w: &World,
+    settings: Settings,
+    show: &Show,
+) -> Arc<Filesystem<B>> {
+    let view = View::open(&w.catalog, show).unwrap();
     let extra = vec![w.catalog.parent().unwrap().to_owned()];
     Filesystem::new(view, Disks::new(extra), settings, 2)
 }
@@ -876,4 +886,199 @@ fn inodes_are_entry_ids_shared_by_hard_links_and_stable_across_scans_and_mounts(
     assert_eq!((ino(&second, "a.txt"), ino(&second, "dir/c.txt")), (a, c));
     assert!(resolve(&second, b"new.txt").unwrap().is_some());
     assert!(resolve(&first, b"new.txt").unwrap().is_none());
+}
+
+// ---- Snapshots: `-o snapshot=` and `-o history` ----
+
+/// A world with two snapshots: the tree `first` made, scanned and backed up to d1; then
+/// `change` applied to the source, scanned and backed up again. Returns a copy of the
+/// first tree (cp -a) beside the source.
+fn two_snapshots(first: impl FnOnce(&Path), change: impl FnOnce(&Path)) -> World {
+    let w = world(first, &[("d1", None)]);
+    let old = w.path("old");
+    let copied = std::process::Command::new("cp")
+        .args(["-a".as_ref(), w.path("src").as_os_str(), old.as_os_str()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    change(&w.path("src"));
+    w.ok(["scan", "-q"]);
+    w.ok(["backup", "d1", "-q"]);
+    w
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, max_shrink_iters: 32, ..ProptestConfig::default() })]
+
+    /// Random trees, changed at random: `-o snapshot=1` answers what the first tree
+    /// held, and `-o history` holds both trees side by side.
+    #[test]
+    fn a_past_snapshot_answers_what_the_source_held_then(
+        before in tree(),
+        after in tree(),
+    ) {
+        let w = two_snapshots(
+            |src| materialize(src, &before),
+            |src| {
+                for e in std::fs::read_dir(src).unwrap() {
+                    let p = e.unwrap().path();
+                    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
+                    if p.is_dir() && !p.is_symlink() {
+                        let _ = std::process::Command::new("chmod").args(["-R".as_ref(), "u+rwx".as_ref(), p.as_os_str()]).status();
+                        std::fs::remove_dir_all(&p).unwrap();
+                    } else {
+                        std::fs::remove_file(&p).unwrap();
+                    }
+                }
+                materialize(src, &after);
+            },
+        );
+        let old: Fs = core_showing(&w, settings(false, false), &Show::Snapshot("1".into()));
+        let mut seen = Seen::default();
+        compare(&old, &w.path("old"), 1, CHUNK, &mut seen);
+        let history: Fs = core_showing(&w, settings(false, false), &Show::History);
+        let folders = children(&history, 1);
+        prop_assert_eq!(folders.len(), 3);
+        prop_assert_eq!(&folders[2].0, b"latest");
+        let mut seen = Seen::default();
+        compare(&history, &w.path("old"), folders[0].1.ino, CHUNK, &mut seen);
+        compare(&history, &w.path("src"), folders[1].1.ino, CHUNK, &mut seen);
+    }
+}
+
+#[test]
+fn history_shows_a_folder_per_snapshot_named_by_local_time_and_latest() {
+    let w = two_snapshots(
+        |src| {
+            write(src.join("kept.txt"), b"the same in both");
+            write(src.join("note.md"), b"old note");
+            write(src.join("gone/a.txt"), b"deleted later");
+        },
+        |src| {
+            write(src.join("note.md"), b"new note, longer");
+            std::fs::remove_dir_all(src.join("gone")).unwrap();
+        },
+    );
+    let fs = core_showing::<()>(&w, settings(false, false), &Show::History);
+    let root = children(&fs, 1);
+    let names: Vec<String> = root
+        .iter()
+        .map(|(n, _)| String::from_utf8(n.clone()).unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    // Local time to the second; a second snapshot within the same second gets `_ID`.
+    let stamp = |n: &str| {
+        n.len() >= 19
+            && n.as_bytes()[10] == b'T'
+            && n[..19].parse::<jiff::civil::DateTime>().is_ok()
+    };
+    assert!(stamp(&names[0]) && stamp(&names[1]), "{names:?}");
+    assert!(names[0] <= names[1], "sorted by name is sorted by time");
+    assert_eq!(names[2], "latest");
+    let latest = &root[2].1;
+    assert_eq!(latest.kind, Kind::Symlink);
+    let target = fs.readlink(latest.ino).unwrap();
+    assert_eq!(
+        target,
+        names[1].as_bytes(),
+        "latest points at the newest snapshot"
+    );
+    // The same path in two snapshots: two inodes, each with its own attributes, stable.
+    let old = node(&fs, &format!("{}/note.md", names[0]));
+    let new = node(&fs, &format!("{}/note.md", names[1]));
+    assert_ne!(old.ino, new.ino);
+    assert_eq!((old.size, new.size), (8, 16));
+    assert_eq!(fs.getattr(old.ino).unwrap().size, 8);
+    assert_eq!(read_file(&fs, old.ino, CHUNK).unwrap(), b"old note");
+    assert_eq!(read_file(&fs, new.ino, CHUNK).unwrap(), b"new note, longer");
+    let kept = (
+        node(&fs, &format!("{}/kept.txt", names[0])).ino,
+        node(&fs, &format!("{}/kept.txt", names[1])).ino,
+    );
+    assert_ne!(kept.0, kept.1);
+    assert!(
+        resolve(&fs, format!("{}/gone/a.txt", names[0]).as_bytes())
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        resolve(&fs, format!("{}/gone", names[1]).as_bytes())
+            .unwrap()
+            .is_none()
+    );
+    // Every inode is unique within the mount, and ".." leads back up.
+    let mut inos = HashSet::new();
+    for (_, n) in &root {
+        assert!(inos.insert(n.ino));
+        if n.kind == Kind::Dir {
+            assert_eq!(list_from(&fs, n.ino, 0)[1].1.ino, 1);
+            for (_, c) in children(&fs, n.ino) {
+                assert!(inos.insert(c.ino), "inode {} twice", c.ino);
+            }
+        }
+    }
+    // Listings resume after any cookie at the root too.
+    let all = list_from(&fs, 1, 0);
+    for (i, (_, _, cookie)) in all.iter().enumerate() {
+        let rest: Vec<Vec<u8>> = list_from(&fs, 1, *cookie)
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        let want: Vec<Vec<u8>> = all[i + 1..].iter().map(|e| e.0.clone()).collect();
+        assert_eq!(rest, want);
+    }
+}
+
+#[test]
+fn snapshots_are_chosen_by_id_or_date_and_a_wrong_one_is_refused() {
+    let w = two_snapshots(
+        |src| write(src.join("a.txt"), b"one"),
+        |src| write(src.join("a.txt"), b"two!"),
+    );
+    let size = |show: Show| {
+        node(
+            &core_showing::<()>(&w, settings(false, false), &show),
+            "a.txt",
+        )
+        .size
+    };
+    assert_eq!(size(Show::Snapshot("1".into())), 3);
+    assert_eq!(size(Show::Snapshot("2".into())), 4);
+    assert_eq!(size(Show::Snapshot("latest".into())), 4);
+    assert_eq!(size(Show::Snapshot("2999-01-01".into())), 4);
+    assert_eq!(size(Show::Latest), 4);
+    for bad in ["3", "1999-01-01", "soon"] {
+        let e = View::open(&w.catalog, &Show::Snapshot(bad.into()))
+            .err()
+            .expect(bad)
+            .to_string();
+        assert!(e.contains("snapshot"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn an_old_version_no_disk_holds_says_it_cannot_be_read_not_to_back_it_up() {
+    // Scanned, changed and scanned again before any backup: the first version never
+    // reached a disk.
+    let w = world(|src| write(src.join("a.txt"), b"first"), &[]);
+    write(w.path("src/a.txt"), b"second");
+    w.ok(["scan", "-q"]);
+    w.ok(["disk", "add", "d1", w.path("d1").to_str().unwrap()]);
+    w.ok(["backup", "d1", "-q"]);
+    let fs: Fs = core_showing(&w, settings(false, false), &Show::Snapshot("1".into()));
+    let e = fs
+        .open(node(&fs, "a.txt").ino, libc::O_RDONLY, no_kernel)
+        .unwrap_err();
+    assert_eq!(e.errno, libc::ENOMEDIUM);
+    assert!(
+        e.message.contains("an old version that no disk holds"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("back it up"), "{}", e.message);
+    let now: Fs = core(&w);
+    assert_eq!(
+        read_file(&now, node(&now, "a.txt").ino, CHUNK).unwrap(),
+        b"second"
+    );
 }

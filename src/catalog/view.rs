@@ -168,6 +168,14 @@ impl Catalog {
     }
 
     /// Number of entries and bytes of files visible at `at`.
+    /// Whether a current file holds `object` (else only past snapshots do).
+    pub fn object_is_current(&self, object: i64) -> Result<bool> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM versions WHERE object = ?1 AND end_scan IS NULL)",
+        )?;
+        Ok(st.query_row([object], |r| r.get(0))?)
+    }
+
     pub fn totals(&self, at: At) -> Result<Totals> {
         let sql = format!(
             "SELECT count(*), coalesce(sum(CASE WHEN v.kind = 2 THEN v.size ELSE 0 END), 0)

@@ -67,6 +67,19 @@ impl FsError {
         FsError::new(libc::ENOMEDIUM, level, message)
     }
 
+    /// ENOMEDIUM for an old version whose content no disk holds: it changed or went at
+    /// the source before any backup copied it, so no backup will.
+    pub fn never_backed_up(path: &str, logged: bool) -> FsError {
+        let level = if logged { Level::Warn } else { Level::Quiet };
+        FsError::new(
+            libc::ENOMEDIUM,
+            level,
+            format!(
+                "{path} is an old version that no disk holds: it changed at the source before a backup copied it, so it cannot be read"
+            ),
+        )
+    }
+
     /// The catalog failed while `doing` something. Its cause picks the errno: a
     /// shortage worth trying again after (memory, descriptors, a catalog locked by a
     /// writer) keeps its own; anything else means the catalog cannot be read (EIO),

@@ -471,14 +471,14 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
             }
             return Err(FsError::io(format!(
                 "{} has {} bytes but no content in the catalog",
-                self.view.path_of(node.entry),
+                self.view.path_of(node.ino, node.entry),
                 node.size
             )));
         };
         if obj.size != node.size {
             return Err(FsError::io(format!(
                 "{}: the catalog records {} bytes but its object has {}",
-                self.view.path_of(node.entry),
+                self.view.path_of(node.ino, node.entry),
                 node.size,
                 obj.size
             )));
@@ -516,7 +516,18 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
             due
         };
         let names: Vec<String> = holders.iter().map(|d| d.name.clone()).collect();
-        FsError::offline(&self.view.path_of(node.entry), &names, due)
+        let path = self.view.path_of(node.ino, node.entry);
+        // Content on no disk: a current file waits for a backup; an old version can
+        // never get one (its source changed before a backup copied it).
+        let never = names.is_empty()
+            && node
+                .object
+                .as_ref()
+                .is_some_and(|o| self.view.is_current(o.id).is_ok_and(|current| !current));
+        if never {
+            return FsError::never_backed_up(&path, due);
+        }
+        FsError::offline(&path, &names, due)
     }
 
     /// Makes a handle that reads `copy`, handing the copy to the kernel where it can
@@ -537,7 +548,7 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
                 Ok(backing) => {
                     tracing::debug!(
                         "open {}: disk {}, passthrough",
-                        self.view.path_of(node.entry),
+                        self.view.path_of(node.ino, node.entry),
                         source.disk_name
                     );
                     let fh = self.handles.insert(OpenFile::new(
@@ -566,7 +577,7 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
         }
         tracing::debug!(
             "open {}: disk {}",
-            self.view.path_of(node.entry),
+            self.view.path_of(node.ino, node.entry),
             source.disk_name
         );
         Opened::Plain(
@@ -588,7 +599,7 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
             self.disks.mark_failed(src, &err);
         }
         let exclude = of.note_failure(src.disk);
-        let path = self.view.path_of(of.entry);
+        let path = self.view.path_of(of.ino, of.entry);
         let failed = format!("reading {path} from disk {} failed ({err})", src.disk_name);
         let holders = self.holders(&of.object).map_err(|e| {
             FsError::io(format!(

@@ -29,6 +29,8 @@ pub enum LogTarget {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountOptions {
+    /// Which snapshots the mount shows.
+    pub show: Show,
     pub access: Access,
     pub auto_unmount: bool,
     pub noexec: bool,
@@ -51,12 +53,25 @@ pub struct MountOptions {
     pub catalog: Option<PathBuf>,
 }
 
+/// Which snapshots a mount shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Show {
+    /// The newest snapshot (the last finished scan).
+    #[default]
+    Latest,
+    /// `snapshot=ID|DATE`: that snapshot, or the last one taken at or before DATE.
+    Snapshot(String),
+    /// `history`: a folder per snapshot, named by its local time, and `latest`.
+    History,
+}
+
 pub const DEFAULT_THREADS: usize = 8;
 const MAX_THREADS: usize = 64;
 
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
+            show: Show::Latest,
             access: Access::Owner,
             auto_unmount: false,
             noexec: false,
@@ -177,6 +192,20 @@ fn apply(o: &mut MountOptions, opt: &str) -> Result<(), String> {
                 p if p.starts_with('/') => LogTarget::Path(PathBuf::from(p)),
                 p => return Err(format!("log={p}: give an absolute path, or log=none")),
             };
+        }
+        "snapshot" => {
+            let v = need("ID|DATE")?;
+            if o.show == Show::History {
+                return Err("mount options history and snapshot= exclude each other".into());
+            }
+            o.show = Show::Snapshot(v.to_string());
+        }
+        "history" => {
+            flag()?;
+            if matches!(o.show, Show::Snapshot(_)) {
+                return Err("mount options history and snapshot= exclude each other".into());
+            }
+            o.show = Show::History;
         }
         "xattr" => {
             flag()?;

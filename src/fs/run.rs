@@ -41,7 +41,7 @@ pub fn mount(req: MountRequest) -> Result<()> {
     check_fuse()?;
     // Open once here for a direct error; the serving process opens its own connections
     // (a SQLite connection must not cross a fork).
-    drop(View::open(&catalog)?);
+    drop(View::open(&catalog, &req.options.show)?);
     let log = open_log(&req.options.log, req.foreground)?;
     let job = Job {
         catalog,
@@ -75,8 +75,8 @@ impl Job {
         // instead of killing the process and leaving a dead mount; request threads
         // inherit the mask.
         stop_signals().thread_block()?;
-        let view = View::open(&self.catalog)?;
-        let scan = view.scan();
+        let view = View::open(&self.catalog, &self.options.show)?;
+        let shown = view.describe();
         // The catalog's own folder is where a disk holding a catalog copy is found,
         // wherever that disk is mounted now (disaster recovery).
         let extra = self
@@ -102,10 +102,9 @@ impl Job {
         raise_readahead(&self.mountpoint);
         super::view::warm_up(&self.catalog);
         tracing::info!(
-            "{}: mounted {} (scan {}), pid {}",
+            "{}: mounted {} ({shown}), pid {}",
             self.label(),
             self.catalog.display(),
-            scan,
             std::process::id()
         );
         Ok(session)

@@ -168,14 +168,15 @@ pub fn local_name(time: i64, tz: &TimeZone) -> String {
         .to_string()
 }
 
-/// Folder names for the history mount, one per snapshot in time order; two snapshots
-/// taken within one second get their id after the time.
+/// Folder names for the history mount, one per snapshot in time order; of two snapshots
+/// taken within one second, the later gets `_ID` after the time (still in time order
+/// by name).
 pub fn folder_names(list: &[SnapshotRecord], tz: &TimeZone) -> Vec<(String, i64)> {
     let mut out: Vec<(String, i64)> = Vec::with_capacity(list.len());
     for s in list {
         let name = local_name(s.time, tz);
         if out.iter().any(|(n, _)| *n == name) {
-            out.push((format!("{name}.{}", s.id), s.id));
+            out.push((format!("{name}_{}", s.id), s.id));
         } else {
             out.push((name, s.id));
         }
@@ -275,7 +276,7 @@ mod tests {
             names,
             vec![
                 ("2026-12-01T07:25:59".to_string(), 1),
-                ("2026-12-01T07:25:59.2".to_string(), 2),
+                ("2026-12-01T07:25:59_2".to_string(), 2),
                 ("2026-12-01T07:26:00".to_string(), 3),
             ]
         );
