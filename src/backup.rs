@@ -96,7 +96,13 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
     } else {
         tidy::tidy(cat, store, (disk.record.id, &disk.record.name), &mut report)?
     };
-    let snap = cat.placement_snapshot(disk.record.id)?;
+    let mut snap = cat.placement_snapshot(disk.record.id)?;
+    let others: Vec<Connected> = crate::disks::connected(cat)?
+        .into_iter()
+        .filter(|c| c.record.id != disk.record.id)
+        .collect();
+    let reachable: Vec<i64> = others.iter().map(|c| c.record.id).collect();
+    placement::drop_unreachable_history(&mut snap.objects, disk.record.id, &reachable);
     let used = cat.disk_alloc(disk.record.id)?;
     let catalog_size = std::fs::metadata(cat.path()).map(|m| m.len()).unwrap_or(0);
     let room = crate::disks::room(&disk.record, used, Some(store.space()?), catalog_size);
@@ -129,10 +135,7 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
         store,
         disk: disk.record.id,
         sources: cat.sources()?,
-        others: crate::disks::connected(cat)?
-            .into_iter()
-            .filter(|c| c.record.id != disk.record.id)
-            .collect(),
+        others,
         blocks,
         report: &mut report,
     };

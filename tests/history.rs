@@ -377,3 +377,30 @@ fn status_says_when_history_fills_the_disks_and_forget_makes_room() {
     assert_eq!(r["deleted"][0], 10);
     w.ok(["status"]);
 }
+
+#[test]
+fn history_copies_come_from_a_connected_disk_and_are_not_promised_without_one() {
+    let w = World::new();
+    write(w.path("src/a.txt"), b"version one\n");
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok(["source", "set", "/", "--copies", "1"]);
+    w.ok(["policy", "--history-copies", "2", "-q"]);
+    w.ok(["scan", "-q"]);
+    w.ok(["disk", "add", "a", w.path("a").to_str().unwrap()]);
+    w.ok(["disk", "add", "b", w.path("b").to_str().unwrap()]);
+    w.ok(["backup", "a", "-q"]);
+    write(w.path("src/a.txt"), b"version two\n");
+    w.ok(["scan", "-q"]);
+    // Disk a, the only holder of version one, is in the drawer: b can only get version two.
+    std::fs::rename(w.path("a"), w.path("a.drawer")).unwrap();
+    let r = w.json(["backup", "b", "--dry-run", "--json"]);
+    assert_eq!(r["plan_copy_objects"], 1, "{r}");
+    std::fs::rename(w.path("a.drawer"), w.path("a")).unwrap();
+    // With a connected, version one gets its second copy, read from a.
+    let r = w.json(["backup", "b", "--json"]);
+    assert_eq!(r["copied"][0], 2, "{r}");
+    assert_eq!(
+        std::fs::read(object(&w.path("b"), b"version one\n")).unwrap(),
+        b"version one\n"
+    );
+}

@@ -127,6 +127,9 @@ fn scan(ctx: &Ctx, json: bool) -> Result<u8> {
                 s.skipped_special
             );
         }
+        if let Some(m) = &s.mass_change {
+            println!("warning: {}", m.describe());
+        }
         if s.needs_attention() {
             println!(
                 "{} could not be read and {} kept changing: see the messages above",

@@ -140,6 +140,19 @@ pub fn copy_histogram(objects: &[ObjectState]) -> [(u64, u64); 4] {
     hist
 }
 
+/// Leaves out content only history holds that no connected disk can give `target`: its
+/// source changed since, so a copy can only come from a disk holding one. Left in, a plan
+/// would count copies no run can make (and a dry run would promise them).
+pub fn drop_unreachable_history(
+    objects: &mut Vec<ObjectState>,
+    target: DiskId,
+    connected: &[DiskId],
+) {
+    objects.retain(|o| {
+        !o.history || o.holders.contains(&target) || o.holders.iter().any(|h| connected.contains(h))
+    });
+}
+
 /// Apply a plan made for `disk` to the object states (simulations, dry-run "after" reports).
 pub fn apply(objects: &mut [ObjectState], disk: DiskId, plan: &Plan) {
     let delete: HashSet<ObjectId> = plan.delete.iter().copied().collect();

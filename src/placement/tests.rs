@@ -540,3 +540,21 @@ fn protection_ranks_every_deficit_of_the_current_tree_above_history() {
     assert_eq!(protection(&a), [vec![], vec![100 * MB]]);
     assert_eq!(copy_histogram(&a), [(0, 0), (0, 0), (1, MB), (0, 0)]);
 }
+
+#[test]
+fn history_no_connected_disk_holds_is_left_out_of_the_plan() {
+    let mut objects = vec![
+        past(1, MB, 1, &[]),
+        past(2, MB, 1, &[5]),
+        past(3, MB, 2, &[6]),
+        past(4, MB, 2, &[1]),
+        obj(5, MB, 2, 0, &[]),
+    ];
+    drop_unreachable_history(&mut objects, 1, &[6]);
+    let ids: Vec<ObjectId> = objects.iter().map(|o| o.id).collect();
+    // 1: on no disk; 2: only on disk 5, not connected. 3 can be copied from disk 6; 4 is
+    // already here; the current file's source still has it.
+    assert_eq!(ids, vec![3, 4, 5]);
+    let p = plan(&objects, &on(1, 10 * MB), &EVICT);
+    assert_eq!(p.copy, vec![5, 3]);
+}

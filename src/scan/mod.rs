@@ -57,6 +57,8 @@ pub struct ScanSummary {
     pub unreadable: u64,
     pub changed_while_hashing: u64,
     pub errors: Vec<String>,
+    /// This scan changed or removed an unusual share of the files (see `history`).
+    pub mass_change: Option<crate::history::MassChange>,
 }
 
 impl ScanSummary {
@@ -231,7 +233,7 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
         s.finish()?;
         cat.finish_scan(scan, crate::util::now())
     })?;
-    crate::history::after_scan(cat, &s.summary)?;
+    s.summary.mass_change = crate::history::after_scan(cat, &s.summary)?;
     let _ = cat.checkpoint();
     s.progress.finish_and_clear();
     Ok(std::mem::take(&mut s.summary))
