@@ -1225,6 +1225,7 @@ print(c.execute("SELECT count(*) FROM versions").fetchone()[0],
         "-" "$versions versions" "$bytes bytes" "$(awk -v p="$per" 'BEGIN{print p / 150}')" \
         "< 150 bytes per version (ratio: per version / 150)" "<=" 1 "$per bytes per version"
     MOUNT_LOG=$WORK/history-mount.log
+    mkdir -p "$MNT"
     run_rounds round_history
     add_row "dsbfs forget, default policy, on that catalog" "-" "-" "$(kept_best forget)" \
         "$(awk -v t="$(kept_best forget)" 'BEGIN{print t / 2}')" "< 2 s (ratio: time / 2 s)" "<=" 1
