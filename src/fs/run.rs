@@ -365,6 +365,9 @@ fn lazy_unmount(mp: &Path) {
     }
 }
 
+/// The mount's readahead, in KiB (see [`raise_readahead`]).
+const READ_AHEAD_KB: &str = "1024";
+
 /// Reads through dsbfs come in readahead-sized requests, 128 KiB by default; 1 MiB
 /// needs a quarter of the round trips. Only root may change it; no harm otherwise.
 fn raise_readahead(mp: &Path) {
@@ -374,7 +377,7 @@ fn raise_readahead(mp: &Path) {
     if let Some((major, minor)) = crate::mounts::device_of(&text, mp) {
         let _ = std::fs::write(
             format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"),
-            "1024",
+            READ_AHEAD_KB,
         );
     }
 }

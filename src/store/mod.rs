@@ -81,11 +81,14 @@ pub struct Store {
     root: PathBuf,
     root_fd: OwnedFd,
     /// Fan-out folders opened so far, by first hash byte. A backup writes thousands of
-    /// objects into 256 folders: each is created and opened once, not once per object.
-    fans: [OnceLock<OwnedFd>; 256],
+    /// objects into [`FANS`] folders: each is created and opened once, not once per object.
+    fans: [OnceLock<OwnedFd>; FANS],
     /// Part of temporary names (asked once: `getpid` is a system call).
     pid: u32,
 }
+
+/// Fan-out folders of `objects/`: one per first byte of a hash.
+const FANS: usize = 1 << u8::BITS;
 
 /// Result of writing an object.
 #[derive(Debug, PartialEq, Eq)]
