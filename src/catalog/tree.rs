@@ -208,14 +208,15 @@ impl Catalog {
         Ok(Some(node))
     }
 
-    /// The virtual path of an entry ("/" for the root). A crafted catalog whose parents
-    /// loop cannot make this run forever.
+    /// The virtual path of an entry ("/" for the root). The walk up ends at the root,
+    /// whatever a crafted catalog says the root's parent is, and a crafted catalog whose
+    /// parents loop cannot make it run forever.
     pub fn entry_path(&self, entry: i64) -> Result<Vec<u8>> {
         let mut st = self.conn.prepare_cached(
             "WITH RECURSIVE up(id, parent, name, depth) AS (
                SELECT id, parent, name, 0 FROM entries WHERE id = ?1
                UNION ALL SELECT e.id, e.parent, e.name, up.depth + 1 FROM entries e
-                 JOIN up ON e.id = up.parent WHERE up.depth < ?2
+                 JOIN up ON e.id = up.parent WHERE up.id != 1 AND up.depth < ?2
              ) SELECT name FROM up WHERE id != 1 ORDER BY depth DESC",
         )?;
         let names: Vec<Vec<u8>> = st
