@@ -168,3 +168,64 @@ fn mount_errors_are_one_line_with_exit_codes() {
     let log = std::fs::read_to_string(w.path("state/dsbfs/mount.log")).unwrap();
     assert!(log.contains("mounted"), "{log}");
 }
+
+#[test]
+fn a_background_mount_keeps_nothing_it_inherited() {
+    let w = World::new();
+    write(w.path("src/a.txt"), "a");
+    w.ok([os("source"), os("add"), os("/"), w.path("src").as_os_str()]);
+    w.ok(["scan", "-q"]);
+    let mnt = w.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mnt = std::fs::canonicalize(&mnt).unwrap();
+    let lock = w.path("LOCK");
+    let log = w.path("mnt.log");
+    // flock holds LOCK open while dsbfs mount runs, and dsbfs inherits that descriptor.
+    let out = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg(DSBFS)
+        .args([os("-v"), os("mount")])
+        .arg(&w.catalog)
+        .arg(&mnt)
+        .arg("-o")
+        .arg(format!("log={}", log.display()))
+        .env("DSBFS_CATALOG", &w.catalog)
+        .output()
+        .expect("flock runs (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let pid: Option<i32> = stderr
+        .split("(pid ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok());
+    let mounted = Mounted {
+        dir: mnt.clone(),
+        pid,
+        log,
+    };
+    assert!(
+        out.status.success(),
+        "{stderr}\nlog: {}",
+        mounted.log_text()
+    );
+    assert!(is_dsbfs_mount(&mnt), "not mounted: {stderr}");
+    let pid = pid.expect("the daemon's pid in -v's line");
+    assert!(alive(pid));
+    let lock_free = std::process::Command::new("flock")
+        .args([os("-n"), lock.as_os_str(), os("true")])
+        .status()
+        .unwrap();
+    assert!(lock_free.success(), "the mount daemon still holds LOCK");
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .collect();
+    assert!(!held.contains(&lock), "{held:?}");
+    let names: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a.txt"], "the mount serves");
+    drop(mounted);
+    assert!(!is_mounted(&mnt));
+}

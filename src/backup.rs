@@ -17,6 +17,7 @@ use crate::catalog::{Catalog, Source, physical_path};
 use crate::disks::Connected;
 use crate::placement::{self, ObjectState, Options, Plan, TargetDisk};
 use crate::store::{Blocks, DiskError, Store, Written};
+use crate::util::{SYNC_BATCH_BYTES, SYNC_BATCH_TIME};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
 use indicatif::ProgressBar;
@@ -25,10 +26,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A sync starts this long after the last one started, or once this many bytes were
-/// staged since (and not before the last one ended).
-const SYNC_TIME: Duration = Duration::from_secs(1);
-const SYNC_BYTES: u64 = 256 << 20;
+/// Staged copies the workers may hand over before they wait for the recording thread.
+const STAGED_WAITING: usize = 64;
 
 pub struct BackupOptions {
     pub dry_run: bool,
@@ -63,7 +62,7 @@ pub struct BackupReport {
     pub unreadable: u64,
     /// Why the backup stopped early, if it did.
     pub stopped: Option<String>,
-    pub errors: Vec<String>,
+    pub errors: crate::problems::Problems,
 }
 
 impl BackupReport {
@@ -71,12 +70,10 @@ impl BackupReport {
         self.source_changed > 0 || self.unreadable > 0 || self.blocked > 0 || self.stopped.is_some()
     }
 
-    /// A warning: one line on stderr, and kept in the report (the first 50).
+    /// A warning: one line on stderr, and in the report.
     fn note(&mut self, msg: String) {
         tracing::warn!("{msg}");
-        if self.errors.len() < 50 {
-            self.errors.push(msg);
-        }
+        self.errors.push(msg);
     }
 }
 
@@ -254,9 +251,9 @@ impl Run<'_> {
         let store = self.store;
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = crate::util::cores();
         let result = std::thread::scope(|s| {
-            let (tx, rx) = crossbeam_channel::bounded::<(usize, Staging)>(64);
+            let (tx, rx) = crossbeam_channel::bounded::<(usize, Staging)>(STAGED_WAITING);
             for _ in 0..workers {
                 let tx = tx.clone();
                 let (jobs, next, stop, others, pb) = (&jobs, &next, &stop, &others, &pb);
@@ -576,7 +573,9 @@ enum Step {
 /// Copies waiting for syncs. A copy takes its next step (rename, then record) only
 /// after a sync that started once its last step was done, so every sync serves two
 /// steps: it makes durable the data of the objects staged before it started and the
-/// names given before it started. Syncs run on the flusher thread; staging goes on.
+/// names given before it started. Syncs run on the flusher thread; staging goes on. A
+/// sync starts [`SYNC_BATCH_TIME`] after the last one started, or once
+/// [`SYNC_BATCH_BYTES`] were staged since (and not before the last one ended).
 #[derive(Default)]
 struct Flow {
     /// Not covered by the running sync (if any), in arrival order.
@@ -606,11 +605,13 @@ impl Flow {
     /// Whether to start a sync now: copies wait and none runs, and enough time or bytes
     /// went by (once the workers are done, at once).
     fn due(&self, working: bool) -> bool {
-        let time = self.last_start.is_none_or(|t| t.elapsed() >= SYNC_TIME);
+        let time = self
+            .last_start
+            .is_none_or(|t| t.elapsed() >= SYNC_BATCH_TIME);
         !self.syncing
             && !self.broken
             && !self.waiting.is_empty()
-            && (!working || time || self.waiting_bytes >= SYNC_BYTES)
+            && (!working || time || self.waiting_bytes >= SYNC_BATCH_BYTES)
     }
 
     /// Starts a round: everything waiting goes to the flusher.
@@ -630,9 +631,9 @@ impl Flow {
     fn wait(&self) -> Duration {
         match self.last_start {
             Some(t) if !self.syncing && !self.waiting.is_empty() => {
-                SYNC_TIME.saturating_sub(t.elapsed())
+                SYNC_BATCH_TIME.saturating_sub(t.elapsed())
             }
-            _ => SYNC_TIME,
+            _ => SYNC_BATCH_TIME,
         }
     }
 }
@@ -751,7 +752,7 @@ mod tests {
         f.arrive(copy(1, 10, Step::Present));
         f.start();
         f.syncing = false;
-        f.arrive(copy(2, SYNC_BYTES - 1, Step::Present));
+        f.arrive(copy(2, SYNC_BATCH_BYTES - 1, Step::Present));
         assert!(!f.due(true));
         f.arrive(copy(3, 1, Step::Present));
         assert!(f.due(true));

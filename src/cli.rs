@@ -111,7 +111,7 @@ pub enum SourceCmd {
         #[arg(long, conflicts_with = "exclude")]
         clear_excludes: bool,
         /// Wanted number of copies (default 2)
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::rules::MAX_COPIES)))]
         copies: Option<u32>,
         /// Higher priority is copied first when copy counts are equal (default 0)
         #[arg(long, allow_hyphen_values = true)]
@@ -400,7 +400,7 @@ pub struct PolicyArgs {
     #[command(flatten)]
     pub keep: KeepArgs,
     /// Copies wanted of content only past snapshots hold (default 1)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::rules::MAX_COPIES)))]
     pub history_copies: Option<u32>,
     /// Go back to the default policy
     #[arg(long, conflicts_with_all = ["keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "history_copies"])]

@@ -9,6 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Files sent to hashing ahead of the results: a short queue, so results are handled
+/// as they come.
+const HASHING_AHEAD: usize = 256;
+
 #[derive(Debug, Default, Serialize)]
 pub struct DiscoverReport {
     pub files_seen: u64,
@@ -17,7 +21,14 @@ pub struct DiscoverReport {
     pub adopted: (u64, u64),
     /// Matching files whose object the disk held already.
     pub already_there: u64,
-    pub errors: Vec<String>,
+    pub errors: crate::problems::Problems,
+}
+
+impl DiscoverReport {
+    fn error(&mut self, msg: String) {
+        tracing::warn!("{msg}");
+        self.errors.push(msg);
+    }
 }
 
 pub fn discover(
@@ -64,9 +75,7 @@ pub fn discover(
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) => {
-                report
-                    .errors
-                    .push(format!("cannot read {}: {e}", dir.display()));
+                report.error(format!("cannot read {}: {e}", dir.display()));
                 continue;
             }
         };
@@ -85,17 +94,14 @@ pub fn discover(
             }
         }
     }
-    let mut pool: crate::scan::hash::Pool<()> = crate::scan::hash::Pool::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-        |_| {},
-    );
+    let mut pool: crate::scan::hash::Pool<()> =
+        crate::scan::hash::Pool::new(crate::util::cores(), |_| {});
     let n = candidates.len();
     let mut pending = candidates.into_iter();
     let mut adopted = Vec::new();
     let (mut submitted, mut received) = (0, 0);
     while received < n {
-        // Keep the hashing queue short so results are handled as they come.
-        while submitted - received < 256
+        while submitted - received < HASHING_AHEAD
             && let Some(p) = pending.next()
         {
             pool.submit(p, ());
@@ -121,7 +127,7 @@ pub fn discover(
             Ok(_) => {
                 adopted.push((oid, size));
             }
-            Err(e) => report.errors.push(format!("{e:#}")),
+            Err(e) => report.error(format!("{e:#}")),
         }
     }
     pool.close();

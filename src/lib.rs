@@ -14,6 +14,7 @@ pub mod manpage;
 pub mod mount_helper;
 pub mod mounts;
 pub mod placement;
+pub mod problems;
 pub mod restore;
 pub mod rules;
 pub mod scan;

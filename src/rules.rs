@@ -11,6 +11,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub const DEFAULT_COPIES: u32 = 2;
+/// The most copies a rule or the history policy may ask for: more than any drawer holds disks.
+pub const MAX_COPIES: u32 = 64;
 pub const DEFAULT_PRIORITY: i32 = 0;
 
 pub struct Rules {

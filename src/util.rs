@@ -15,9 +15,12 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Parses a hex SHA-256 (64 lowercase or uppercase hex digits).
+/// Hex digits of a SHA-256.
+pub const HASH_HEX_LEN: usize = 64;
+
+/// Parses a hex SHA-256 ([`HASH_HEX_LEN`] lowercase or uppercase hex digits).
 pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
+    if s.len() != HASH_HEX_LEN {
         return None;
     }
     let mut out = [0u8; 32];
@@ -175,6 +178,17 @@ pub fn fsync_parent(p: &Path) -> Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => fsync_path(dir),
         _ => fsync_path(Path::new(".")),
     }
+}
+
+/// Copies are made durable in batches, one sync for many files (a sync per file would
+/// wait for the device each time): a batch is synced once it is this old, or once it
+/// holds [`SYNC_BATCH_BYTES`], whichever comes first.
+pub const SYNC_BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+pub const SYNC_BATCH_BYTES: u64 = 256 << 20;
+
+/// Threads for work that keeps every core busy (hashing, copying): one per core.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Alignment of the copy buffer: what `O_DIRECT` asks of buffers, offsets and lengths.

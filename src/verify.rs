@@ -25,14 +25,14 @@ pub struct VerifyReport {
     pub resumed: bool,
     pub checked: (u64, u64),
     /// Recorded in the catalog but not on the disk.
-    pub missing: Vec<String>,
+    pub missing: crate::problems::Problems,
     /// Wrong size or wrong hash.
-    pub damaged: Vec<String>,
+    pub damaged: crate::problems::Problems,
     /// Sound objects the catalog did not know were there (now recorded).
     pub adopted: u64,
     /// Objects the catalog does not know (by hash), and entries of the object store
     /// that are no object (`PATH: what it is`, and where it went with quarantine).
-    pub unknown: Vec<String>,
+    pub unknown: crate::problems::Problems,
 }
 
 impl VerifyReport {
@@ -112,6 +112,7 @@ fn strays(store: &Store, strays: &[crate::store::Stray], fix: bool, r: &mut Veri
                 Err(e) => line += &format!(" ({e:#})"),
             }
         }
+        tracing::warn!("{line}");
         r.unknown.push(line);
     }
 }
@@ -160,7 +161,7 @@ fn check_chunk(store: &Store, chunk: &[Item], pb: &ProgressBar) -> Vec<Finding> 
     let next = AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Finding>>> =
         chunk.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = crate::util::cores();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -211,7 +212,7 @@ fn apply(
                             cat.add_copy(oid, disk)?;
                         }
                     }
-                    None => r.unknown.push(item.name.clone()),
+                    None => unknown(item, r),
                 },
             }
         }
@@ -242,7 +243,17 @@ fn apply(
                 }
             }
         }
-        Finding::Damaged(_) => r.unknown.push(item.name.clone()),
+        Finding::Damaged(_) => unknown(item, r),
     }
     Ok(())
+}
+
+/// An object the catalog does not know.
+fn unknown(item: &Item, r: &mut VerifyReport) {
+    tracing::warn!(
+        "object {} on disk {} is not in the catalog",
+        item.name,
+        r.disk
+    );
+    r.unknown.push(item.name.clone());
 }

@@ -100,3 +100,140 @@ fn a_catalog_that_cannot_be_read_is_a_failure_with_its_cause_not_a_usage_error()
         );
     }
 }
+
+/// Runs dsbfs on the catalog file `catalog`, insisting on exit code `code` and one line
+/// on stderr; returns that line.
+fn fails_on(w: &World, catalog: &std::path::Path, code: i32, args: &[&str]) -> String {
+    let out = w
+        .command()
+        .env("DSBFS_CATALOG", catalog)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "dsbfs {args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err.trim_end().to_owned()
+}
+
+/// The files SQLite makes beside a database it reads in WAL mode.
+fn beside(catalog: &std::path::Path) -> Vec<std::path::PathBuf> {
+    ["-wal", "-shm", "-journal"]
+        .iter()
+        .map(|s| {
+            let mut p = catalog.as_os_str().to_owned();
+            p.push(s);
+            std::path::PathBuf::from(p)
+        })
+        .filter(|p| p.exists())
+        .collect()
+}
+
+#[test]
+fn hostile_catalog_files_are_refused_in_one_line_and_nothing_is_written_beside_them() {
+    let w = World::new();
+    let garbage = w.path("notes.db");
+    write(
+        &garbage,
+        "just some text, long enough to pass for a file header, not SQLite",
+    );
+    let foreign = w.path("other.sqlite");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let newer = w.path("newer.db");
+    let out = w
+        .command()
+        .env("DSBFS_CATALOG", &newer)
+        .args(["source", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    for (file, says) in [
+        (&garbage, "is not a dsbfs catalog"),
+        (&foreign, "is not a dsbfs catalog"),
+        (&newer, "was written by a newer dsbfs (format 999"),
+    ] {
+        assert_eq!(beside(file), Vec::<std::path::PathBuf>::new());
+        let before = std::fs::read(file).unwrap();
+        for args in [
+            &["status"][..],
+            &["ls"],
+            &["where", "/x"],
+            &["source", "list"],
+            &["scan"],
+        ] {
+            let err = fails_on(&w, file, 1, args);
+            assert!(
+                err.contains(says),
+                "dsbfs {args:?} on {}: {err}",
+                file.display()
+            );
+            assert_eq!(
+                std::fs::read(file).unwrap(),
+                before,
+                "{} changed",
+                file.display()
+            );
+            assert_eq!(
+                beside(file),
+                Vec::<std::path::PathBuf>::new(),
+                "dsbfs {args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_catalog_file_is_no_catalog_until_a_command_that_writes_makes_one() {
+    let w = World::new();
+    write(&w.catalog, "");
+    for args in [&["status"][..], &["ls"]] {
+        let err = fails_on(&w, &w.catalog, 1, args);
+        assert_eq!(
+            err,
+            format!(
+                "dsbfs: {} is empty, not a dsbfs catalog yet: add a source first (`dsbfs source add`) or give the path of a dsbfs catalog",
+                w.catalog.display()
+            )
+        );
+        assert_eq!(std::fs::metadata(&w.catalog).unwrap().len(), 0);
+        assert_eq!(beside(&w.catalog), Vec::<std::path::PathBuf>::new());
+    }
+    write(w.path("src/a.txt"), "a");
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok(["scan", "-q"]);
+    assert!(w.ok(["ls"]).contains("/a.txt"));
+}
+
+#[test]
+fn a_catalog_of_an_older_format_says_how_to_upgrade_it_and_that_works() {
+    let w = World::new();
+    write(w.path("src/a.txt"), "a");
+    w.ok(["source", "add", "/photos", w.path("src").to_str().unwrap()]);
+    // Format 2: before history (format 3 added the scans' counts and the settings).
+    rusqlite::Connection::open(&w.catalog)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE scans DROP COLUMN files; ALTER TABLE scans DROP COLUMN bytes;
+             ALTER TABLE scans DROP COLUMN new_files; ALTER TABLE scans DROP COLUMN changed_files;
+             ALTER TABLE scans DROP COLUMN deleted_files; DROP TABLE settings;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    let err = fails(&w, 1, &["status"]);
+    assert_eq!(
+        err,
+        format!(
+            "dsbfs: the catalog {} is in an older format (2); run `dsbfs source list` once to upgrade it",
+            w.catalog.display()
+        )
+    );
+    assert!(w.ok(["source", "list"]).contains("/photos"));
+    w.ok(["status"]);
+}

@@ -223,11 +223,11 @@ impl Catalog {
         released.versions = self.delete_released_versions()?;
         let (objects, bytes, disk_bytes): (i64, i64, i64) = self.conn.query_row(
             "SELECT count(*), coalesce(sum(o.size), 0),
-                    coalesce(sum(((o.size + 4095) / 4096) * 4096 *
+                    coalesce(sum(((o.size + ?1 - 1) / ?1) * ?1 *
                         (SELECT count(*) FROM copies c WHERE c.object = o.id)), 0)
              FROM objects o JOIN temp.released_objects r ON r.id = o.id
              WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id)",
-            [],
+            [crate::placement::BLOCK as i64],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         released.objects = objects as u64;
@@ -282,12 +282,12 @@ impl Catalog {
     pub fn history_usage(&self) -> Result<(u64, u64, u64)> {
         let (n, bytes, disk): (i64, i64, i64) = self.conn.query_row(
             "SELECT count(*), coalesce(sum(o.size), 0),
-                    coalesce(sum(((o.size + 4095) / 4096) * 4096 *
+                    coalesce(sum(((o.size + ?1 - 1) / ?1) * ?1 *
                         (SELECT count(*) FROM copies c WHERE c.object = o.id)), 0)
              FROM objects o
              WHERE EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id AND v.end_scan IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id AND v.end_scan IS NULL)",
-            [],
+            [crate::placement::BLOCK as i64],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         Ok((n as u64, bytes as u64, disk as u64))

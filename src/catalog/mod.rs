@@ -38,11 +38,15 @@ pub fn default_path() -> PathBuf {
 }
 
 impl Catalog {
-    /// Opens the catalog for reading and writing, creating it (and its folder) on first use.
+    /// Opens the catalog for reading and writing, creating it (and its folder) on first
+    /// use. An empty file is a catalog not made yet, like a missing one.
     pub fn open(path: &Path) -> Result<Catalog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the catalog folder {}", dir.display()))?;
+        }
+        if path.exists() {
+            inspect(path)?;
         }
         let conn = Connection::open_with_flags(
             path,
@@ -77,6 +81,9 @@ impl Catalog {
                 path.display()
             );
         }
+        if let Some(format) = inspect(path)? {
+            need_current(format, path)?;
+        }
         let writable_dir = path
             .parent()
             .map(|d| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok())
@@ -91,14 +98,7 @@ impl Catalog {
             Connection::open_with_flags(uri, flags)
         }
         .with_context(|| format!("cannot open the catalog {}", path.display()))?;
-        check_identity(&conn, path)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version < schema::VERSION {
-            bail!(
-                "the catalog {} is in an older format ({version}); open it once with `dsbfs status` to upgrade it",
-                path.display()
-            );
-        }
+        need_current(check_identity(&conn, path)?, path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA query_only=ON;")?;
         harden(&conn)?;
@@ -193,9 +193,10 @@ impl Catalog {
 
 /// Settings for every connection. The bundled SQLite has STAT4, which re-plans (and
 /// re-parses) a statement whenever a bound value might change its plan: one stable plan
-/// per statement (QPSG) made a mount lookup 5 µs instead of 70-100 µs and takes the
-/// parser out of the scan's per-folder query. A catalog may come from an untrusted disk:
-/// no functions with side effects in its schema, and cells checked as they are read.
+/// per statement (QPSG) keeps the planner out of every mount lookup and the parser out
+/// of the scan's per-folder query (README, "Performance"). A catalog may come from an
+/// untrusted disk: no functions with side effects in its schema, and cells checked as
+/// they are read.
 fn harden(conn: &Connection) -> Result<()> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
@@ -205,24 +206,80 @@ fn harden(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Refuses files that are not dsbfs catalogs, or are from a newer dsbfs, before anything is written.
-fn check_identity(conn: &Connection, path: &Path) -> Result<()> {
-    let not_ours = || {
-        anyhow::anyhow!(
-            "{} is not a dsbfs catalog (left unchanged); give the path of a dsbfs catalog",
+/// What a file given as a catalog holds, told without changing it or anything beside it:
+/// `Some(format)` for a catalog that dsbfs may open, None for one that cannot be judged
+/// before it is opened (a log beside it). Refuses anything else: what is not a regular
+/// file, not a dsbfs catalog, or from a newer dsbfs. An empty file is a catalog of no
+/// format yet (`Some(0)`).
+///
+/// SQLite makes a `-wal` and a `-shm` file beside any file in WAL mode it reads, even
+/// only to read it; so a candidate is read with `immutable`, which reads the file alone.
+/// That sees all of it unless a write-ahead log lies beside it (a catalog in use, or
+/// left by a killed writer): then the log and its index are there already, and only a
+/// connection that reads the log (`check_identity`) can judge the catalog.
+fn inspect(path: &Path) -> Result<Option<i64>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot open the catalog {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_a_catalog(path));
+    }
+    if meta.len() == 0 {
+        return Ok(Some(0));
+    }
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    if Path::new(&log).exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        format!("file:{}?immutable=1", uri_escape(path)),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open the catalog {}", path.display()))?;
+    check_identity(&conn, path).map(Some)
+}
+
+/// Refuses a catalog a read-only connection cannot use as it is: one of an older format
+/// (a command that writes the catalog upgrades it), or none at all yet.
+fn need_current(format: i64, path: &Path) -> Result<()> {
+    if format == 0 {
+        bail!(
+            "{} is empty, not a dsbfs catalog yet: add a source first (`dsbfs source add`) or give the path of a dsbfs catalog",
             path.display()
-        )
-    };
+        );
+    }
+    if format < schema::VERSION {
+        bail!(
+            "the catalog {} is in an older format ({format}); run `dsbfs source list` once to upgrade it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn not_a_catalog(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is not a dsbfs catalog (left unchanged); give the path of a dsbfs catalog",
+        path.display()
+    )
+}
+
+/// Refuses files that are not dsbfs catalogs, or are from a newer dsbfs, before anything
+/// is written; returns the catalog's format (0: an empty database, no catalog yet).
+fn check_identity(conn: &Connection, path: &Path) -> Result<i64> {
+    let not_ours = || not_a_catalog(path);
     let app_id: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(|_| not_ours())?;
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
         .map_err(|_| not_ours())?;
-    if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app_id != APPLICATION_ID && (app_id != 0 || tables > 0 || version != 0) {
         return Err(not_ours());
     }
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > schema::VERSION {
         bail!(
             "the catalog {} was written by a newer dsbfs (format {version}, this one reads up to {}); upgrade dsbfs",
@@ -230,7 +287,7 @@ fn check_identity(conn: &Connection, path: &Path) -> Result<()> {
             schema::VERSION
         );
     }
-    Ok(())
+    Ok(version)
 }
 
 fn uri_escape(path: &Path) -> String {

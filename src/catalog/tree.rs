@@ -53,6 +53,9 @@ pub struct VersionRow {
     pub priority: i32,
 }
 
+/// The deepest a path may be: where walking up a crafted catalog's parents stops.
+const MAX_DEPTH: i64 = 4096;
+
 /// Columns read into a `VersionRow`, from `versions v LEFT JOIN objects o`.
 const VERSION_COLS: &str = "v.id, v.entry, v.first_scan, v.kind, v.mode, v.uid, v.gid, v.mtime_ns, v.size, \
      v.target, v.dev, v.ino, v.nlink, v.ctime_ns, v.object, o.hash, v.copies, v.priority";
@@ -205,18 +208,19 @@ impl Catalog {
         Ok(Some(node))
     }
 
-    /// The virtual path of an entry ("/" for the root). A crafted catalog whose parents
-    /// loop cannot make this run forever.
+    /// The virtual path of an entry ("/" for the root). The walk up ends at the root,
+    /// whatever a crafted catalog says the root's parent is, and a crafted catalog whose
+    /// parents loop cannot make it run forever.
     pub fn entry_path(&self, entry: i64) -> Result<Vec<u8>> {
         let mut st = self.conn.prepare_cached(
             "WITH RECURSIVE up(id, parent, name, depth) AS (
                SELECT id, parent, name, 0 FROM entries WHERE id = ?1
                UNION ALL SELECT e.id, e.parent, e.name, up.depth + 1 FROM entries e
-                 JOIN up ON e.id = up.parent WHERE up.depth < 4096
+                 JOIN up ON e.id = up.parent WHERE up.id != 1 AND up.depth < ?2
              ) SELECT name FROM up WHERE id != 1 ORDER BY depth DESC",
         )?;
         let names: Vec<Vec<u8>> = st
-            .query_map([entry], |r| r.get(0))?
+            .query_map([entry, MAX_DEPTH], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut path = Vec::new();
         for n in names {

@@ -280,6 +280,20 @@ mod tests {
     }
 
     #[test]
+    fn a_crafted_entry_with_the_roots_parent_id_ends_at_the_root() {
+        let (_d, cat) = sample();
+        // The root's parent is 0: an entry 0 below the root must not lead back up to it.
+        cat.conn
+            .execute_batch(
+                "INSERT INTO entries(id, parent, name) VALUES (0, 1, X'7a65726f'), (200, 0, X'66');",
+            )
+            .unwrap();
+        assert_eq!(cat.entry_path(0).unwrap(), b"/zero");
+        assert_eq!(cat.entry_path(200).unwrap(), b"/zero/f");
+        assert_eq!(cat.entry_path(1).unwrap(), b"/");
+    }
+
+    #[test]
     fn crafted_entries_that_would_loop_a_listing_are_not_children() {
         let (_d, cat) = sample();
         let at = At::Scan(1);

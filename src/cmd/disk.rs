@@ -76,9 +76,6 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
                     format_size(r.adopted.1),
                     r.already_there
                 );
-                for e in &r.errors {
-                    eprintln!("dsbfs: {e}");
-                }
             }
             return Ok(if r.errors.is_empty() {
                 crate::exit::OK

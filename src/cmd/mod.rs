@@ -182,7 +182,7 @@ fn verify(ctx: &Ctx, a: crate::cli::VerifyArgs) -> Result<u8> {
             r.unknown.len(),
             r.adopted
         );
-        for d in &r.damaged {
+        for d in r.damaged.iter() {
             println!(
                 "damaged: {d}{}",
                 if a.check {
@@ -192,10 +192,10 @@ fn verify(ctx: &Ctx, a: crate::cli::VerifyArgs) -> Result<u8> {
                 }
             );
         }
-        for m in &r.missing {
+        for m in r.missing.iter() {
             println!("missing: {m}");
         }
-        for u in &r.unknown {
+        for u in r.unknown.iter() {
             println!("unknown: {u}");
         }
         if r.needs_attention() && !a.check {

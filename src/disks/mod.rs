@@ -12,9 +12,14 @@ use anyhow::{Context, Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Bytes kept free on a disk's filesystem: 1% of it, at most 64 MiB.
+/// The most bytes kept free on a disk's filesystem (see [`reserve`]).
+const RESERVE_MAX: u64 = 64 << 20;
+/// The longest disk name, in bytes.
+const NAME_MAX: usize = 64;
+
+/// Bytes kept free on a disk's filesystem: 1% of it, at most [`RESERVE_MAX`].
 pub fn reserve(fs_size: u64) -> u64 {
-    (fs_size / 100).min(64 << 20)
+    (fs_size / 100).min(RESERVE_MAX)
 }
 
 pub struct Connected {
@@ -147,13 +152,13 @@ pub fn room(d: &DiskRecord, used: u64, space: Option<(u64, u64)>, catalog_size: 
 /// A disk name users can type, and that fits in comma-separated lists.
 pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
-        || name.len() > 64
+        || name.len() > NAME_MAX
         || !name
             .chars()
             .all(|c| c.is_alphanumeric() || "-_.+@".contains(c))
     {
         return Err(crate::usage(format!(
-            "{name:?} is not a usable disk name: use up to 64 letters, digits, - _ . + @"
+            "{name:?} is not a usable disk name: use up to {NAME_MAX} letters, digits, - _ . + @"
         )));
     }
     Ok(())

@@ -7,6 +7,9 @@ use crate::catalog::view::Node;
 use fuser::{FileAttr, FileType, INodeNo};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The unit of `st_blocks`, whatever the block size.
+const STAT_BLOCK: u64 = 512;
+
 pub fn file_type(kind: Kind) -> FileType {
     match kind {
         Kind::Dir => FileType::Directory,
@@ -31,7 +34,7 @@ pub fn file_attr(n: &Node) -> FileAttr {
     FileAttr {
         ino: INodeNo(n.ino),
         size: n.size,
-        blocks: n.size.div_ceil(512),
+        blocks: n.size.div_ceil(STAT_BLOCK),
         atime: t,
         mtime: t,
         ctime: t,

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The block size `stat` and `statfs` report.
-pub const BLOCK_SIZE: u32 = 4096;
+pub const BLOCK_SIZE: u32 = crate::placement::BLOCK as u32;
 /// Readdir cookies: 1 is ".", 2 is "..", a child's is its entry id plus this.
 const COOKIE_BASE: u64 = 2;
 /// How often the log repeats that one file is offline.

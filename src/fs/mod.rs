@@ -17,9 +17,6 @@
 //! - `idle`: closing what the mount opened on a disk once unused, so it can be unmounted
 //! - `run`: mounting, the background process, signals and the log
 
-// Unsafe code stays out of the driver but where it is argued for (`run`'s fork).
-#![deny(unsafe_code)]
-
 pub mod access;
 pub mod ahead;
 pub mod attr;

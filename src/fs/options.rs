@@ -67,6 +67,8 @@ pub enum Show {
 
 pub const DEFAULT_THREADS: usize = 8;
 const MAX_THREADS: usize = 64;
+/// The smallest `max_read`: one page.
+const MAX_READ_MIN: u32 = 4096;
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -179,9 +181,9 @@ fn apply(o: &mut MountOptions, opt: &str) -> Result<(), String> {
             o.max_read = Some(
                 v.parse::<u32>()
                     .ok()
-                    .filter(|&n| n >= 4096)
+                    .filter(|&n| n >= MAX_READ_MIN)
                     .ok_or_else(|| {
-                        format!("max_read={v}: give a number of bytes, at least 4096")
+                        format!("max_read={v}: give a number of bytes, at least {MAX_READ_MIN}")
                     })?,
             );
         }

@@ -2,8 +2,9 @@
 //! `dsbfs mount` return only once the mount is ready, signals, and the log.
 //!
 //! Without `-f` the process forks before any thread exists; the child starts a new
-//! session, sends its output to the log, mounts, and reports "OK" or the error through
-//! a pipe; the parent waits for that report and exits 0 or 1. With `-f` the same steps
+//! session, sends its output to the log, closes every other descriptor it inherited,
+//! mounts, and reports "OK" or the error through a pipe; the parent waits for that
+//! report and exits 0 or 1. With `-f` the same steps
 //! run in the foreground and the log is stderr. Either way SIGINT, SIGTERM and SIGHUP
 //! unmount (lazily when the mount is busy), as do `fusermount3 -u` and `umount`.
 
@@ -16,7 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub struct MountRequest {
@@ -315,9 +316,9 @@ fn child(job: &Job, log: Option<(File, PathBuf)>, tx: OwnedFd) -> Result<()> {
             None => nix::unistd::dup2_stderr(&devnull),
         });
     redirected.context("cannot redirect output")?;
-    drop(log);
+    drop((log, devnull));
     let _ = std::env::set_current_dir("/");
-    let session = match job.mount() {
+    let session = match close_inherited(&[tx.as_raw_fd()]).and_then(|()| job.mount()) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(tx, "ERR {}", format!("{e:#}").replace('\n', " "));
@@ -327,6 +328,27 @@ fn child(job: &Job, log: Option<(File, PathBuf)>, tx: OwnedFd) -> Result<()> {
     writeln!(tx, "OK {}", std::process::id())?;
     drop(tx);
     job.serve(session)
+}
+
+/// Closes every descriptor above stderr but those in `keep`. Called in the background
+/// process before it opens anything of its own, so what it closes is what it inherited:
+/// a daemon holds nothing of its parent (not the lock of `flock LOCK dsbfs mount …`, not
+/// a pipe someone reads to its end), whether it was started from a shell, fstab or systemd.
+fn close_inherited(keep: &[RawFd]) -> Result<()> {
+    let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .context("cannot list the descriptors to close (/proc/self/fd)")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // SAFETY: no object of this process owns `fd`: the only descriptors it opened
+        // are stdin, stdout, stderr and those in `keep`, and the listing's own was closed
+        // when it ended (closing it again fails with EBADF, which changes nothing).
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::close(fd);
+        }
+    }
+    Ok(())
 }
 
 /// Whether a process with `threads` may fork and let the child run on: only with a
@@ -364,6 +386,9 @@ fn lazy_unmount(mp: &Path) {
     }
 }
 
+/// The mount's readahead, in KiB (see [`raise_readahead`]).
+const READ_AHEAD_KB: &str = "1024";
+
 /// Reads through dsbfs come in readahead-sized requests, 128 KiB by default; 1 MiB
 /// needs a quarter of the round trips. Only root may change it; no harm otherwise.
 fn raise_readahead(mp: &Path) {
@@ -373,7 +398,7 @@ fn raise_readahead(mp: &Path) {
     if let Some((major, minor)) = crate::mounts::device_of(&text, mp) {
         let _ = std::fs::write(
             format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"),
-            "1024",
+            READ_AHEAD_KB,
         );
     }
 }

@@ -59,10 +59,10 @@ pub struct RestoreReport {
     pub folders: u64,
     pub symlinks: u64,
     pub hard_links: u64,
-    pub corrupt: Vec<String>,
+    pub corrupt: crate::problems::Problems,
     pub missing_files: u64,
     pub missing: Vec<Missing>,
-    pub errors: Vec<String>,
+    pub errors: crate::problems::Problems,
 }
 
 impl RestoreReport {
@@ -140,6 +140,9 @@ struct Shared<'a> {
     pb: ProgressBar,
 }
 
+/// Folder descriptors each thread keeps open.
+const DIRS_OPEN: std::num::NonZeroUsize = std::num::NonZeroUsize::new(64).unwrap();
+
 /// Descriptors of folders below DEST, each opened beneath it; one cache per thread.
 struct Dirs<'a> {
     dest: &'a OwnedFd,
@@ -150,7 +153,7 @@ impl<'a> Dirs<'a> {
     fn new(dest: &'a OwnedFd) -> Self {
         Dirs {
             dest,
-            cache: lru::LruCache::new(std::num::NonZeroUsize::new(64).expect("nonzero")),
+            cache: lru::LruCache::new(DIRS_OPEN),
         }
     }
 
@@ -195,13 +198,10 @@ impl Batch {
     }
 
     fn due(&self) -> bool {
-        self.bytes >= BATCH_BYTES || self.started.elapsed() >= BATCH_TIME
+        self.bytes >= crate::util::SYNC_BATCH_BYTES
+            || self.started.elapsed() >= crate::util::SYNC_BATCH_TIME
     }
 }
-
-/// A batch of restored files is flushed and renamed after this long or this many bytes.
-const BATCH_TIME: std::time::Duration = std::time::Duration::from_secs(1);
-const BATCH_BYTES: u64 = 256 << 20;
 
 pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
     let items = select(cat, opts.at, &opts.patterns)?;
@@ -384,9 +384,7 @@ fn remove_stale_temporaries(dir: &OwnedFd) -> Result<()> {
 impl Restorer<'_> {
     fn error(&mut self, msg: String) {
         tracing::warn!("{msg}");
-        if self.report.errors.len() < 100 {
-            self.report.errors.push(msg);
-        }
+        self.report.errors.push(msg);
     }
 
     /// Creates the folders (parents first) and symlinks, and returns the regular files
@@ -511,7 +509,7 @@ impl Restorer<'_> {
             .filter(|&j| jobs[j].link_to.is_none())
             .collect();
         let next = AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = crate::util::cores();
         let shared = self.shared;
         std::thread::scope(|s| {
             let (tx, rx) = crossbeam_channel::unbounded();

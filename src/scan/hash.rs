@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 /// How often a file that keeps changing under the reader is tried.
 const ATTEMPTS: usize = 3;
+/// Files waiting for a hashing thread before `submit` waits.
+const QUEUED_MAX: usize = 1024;
 
 pub struct Job<T> {
     pub path: PathBuf,
@@ -40,7 +42,7 @@ pub struct Pool<T> {
 
 impl<T: Send + 'static> Pool<T> {
     pub fn new(threads: usize, on_bytes: impl Fn(u64) + Send + Sync + Clone + 'static) -> Pool<T> {
-        let (jobs, rx) = crossbeam_channel::bounded::<Job<T>>(1024);
+        let (jobs, rx) = crossbeam_channel::bounded::<Job<T>>(QUEUED_MAX);
         let (tx, done) = crossbeam_channel::unbounded();
         let threads = (0..threads.max(1))
             .map(|_| {

@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// How long hashed results may wait before they are committed.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-/// Errors kept for the summary; the rest are only counted.
-const MAX_ERRORS: usize = 50;
 
 #[derive(Debug, Default, Serialize, Clone)]
 pub struct Tally {
@@ -56,7 +54,7 @@ pub struct ScanSummary {
     pub skipped_special: u64,
     pub unreadable: u64,
     pub changed_while_hashing: u64,
-    pub errors: Vec<String>,
+    pub errors: crate::problems::Problems,
     /// This scan changed or removed an unusual share of the files (see `history`).
     pub mass_change: Option<crate::history::MassChange>,
 }
@@ -69,9 +67,7 @@ impl ScanSummary {
 
     fn error(&mut self, msg: String) {
         tracing::warn!("{msg}");
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push(msg);
-        }
+        self.errors.push(msg);
     }
 }
 
@@ -192,13 +188,10 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
     let pool = {
         let pb = progress.clone();
         let counter = hashed_bytes.clone();
-        hash::Pool::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-            move |n| {
-                counter.fetch_add(n, Ordering::Relaxed);
-                pb.inc(n);
-            },
-        )
+        hash::Pool::new(crate::util::cores(), move |n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+            pb.inc(n);
+        })
     };
     let mut skip: HashSet<PathBuf> = crate::mounts::mounts()
         .into_iter()

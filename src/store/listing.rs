@@ -99,7 +99,10 @@ fn is_lower_hex(b: u8) -> bool {
 /// The hash an object's name in fan-out folder `fan` stands for: 64 lowercase hex
 /// digits starting with the folder's two, as `object_name` writes them.
 fn object_hash(fan: &[u8], name: &[u8]) -> Option<[u8; 32]> {
-    if name.len() != 64 || !name.starts_with(fan) || !name.iter().all(|&b| is_lower_hex(b)) {
+    if name.len() != crate::util::HASH_HEX_LEN
+        || !name.starts_with(fan)
+        || !name.iter().all(|&b| is_lower_hex(b))
+    {
         return None;
     }
     crate::util::parse_hash(std::str::from_utf8(name).ok()?)

@@ -81,11 +81,14 @@ pub struct Store {
     root: PathBuf,
     root_fd: OwnedFd,
     /// Fan-out folders opened so far, by first hash byte. A backup writes thousands of
-    /// objects into 256 folders: each is created and opened once, not once per object.
-    fans: [OnceLock<OwnedFd>; 256],
+    /// objects into [`FANS`] folders: each is created and opened once, not once per object.
+    fans: [OnceLock<OwnedFd>; FANS],
     /// Part of temporary names (asked once: `getpid` is a system call).
     pid: u32,
 }
+
+/// Fan-out folders of `objects/`: one per first byte of a hash.
+const FANS: usize = 1 << u8::BITS;
 
 /// Result of writing an object.
 #[derive(Debug, PartialEq, Eq)]
@@ -458,12 +461,10 @@ fn copy_hashing_with(
     Ok((h.finalize().into(), total))
 }
 
-/// Objects from this size on are written with `O_DIRECT`, straight to the disk. On the
-/// bench machine, one writer: 1 GiB in one file took 1.1 s that way against 3.5 s
-/// through the page cache plus `sync`; 400 files of 4 MiB 1.2 s against 2.4-5.1 s;
-/// 2,000 of 1 MiB 2.4 s against 2.7 s; small files are far faster buffered (each
-/// direct write waits for the device). It also keeps a backup from filling the page
-/// cache with copies nobody reads.
+/// Objects from this size on are written with `O_DIRECT`, straight to the disk: large
+/// files go faster than through the page cache and a sync (README, "Performance"),
+/// small ones are faster buffered (each direct write waits for the device). It also
+/// keeps a backup from filling the page cache with copies nobody reads.
 const DIRECT_FROM: u64 = 1 << 20;
 
 /// A file created to receive a copy, written directly when it was opened so.
