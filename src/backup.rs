@@ -132,6 +132,14 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             .stopped
             .get_or_insert_with(|| "the catalog copy could not be written".into());
     }
+    if let Err(e) = crate::context::leave_on_disk(cat, disk) {
+        run.report.errors.push(format!(
+            "could not leave the restore context on the disk: {e:#}"
+        ));
+        run.report
+            .stopped
+            .get_or_insert_with(|| "the restore context could not be written".into());
+    }
     Ok(report)
 }
 

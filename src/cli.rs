@@ -78,6 +78,9 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Paths added (+), removed (-) and changed (M) between two snapshots (default: the last two)
     Diff(DiffArgs),
+    /// Write a snapshot's tree as a restore context, or read one into the catalog
+    #[command(subcommand)]
+    Context(ContextCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -444,4 +447,40 @@ pub struct DiffArgs {
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
+}
+
+const CONTEXT_HELP: &str = "\
+A restore context is plain text: one line per path, eleven fields separated by tabs
+(kind mode uid gid mtime size sha256 link object target path), names escaped so any bytes
+survive (a backslash as \\\\, other odd bytes as \\ and three octal digits). Every backup leaves
+one in the disk's folder (dsbfs-context.tsv); doc/DISK-FORMAT.md describes it in full.";
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = CONTEXT_HELP)]
+pub enum ContextCmd {
+    /// Write the tree of a snapshot to FILE (`-`: standard output)
+    #[command(after_help = CONTEXT_HELP)]
+    Export {
+        file: PathBuf,
+        /// The snapshot: an id, `latest`, or a date or time [default: latest]
+        #[arg(long, value_name = "ID|DATE")]
+        snapshot: Option<String>,
+        /// Name in the object column the objects this disk holds, as its backup does
+        #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::disk_names))]
+        disk: Option<String>,
+    },
+    /// Read FILE (`-`: standard input) into the catalog as a new snapshot; creates the catalog if needed
+    #[command(after_help = CONTEXT_HELP)]
+    Import {
+        file: PathBuf,
+        /// Move paths at or below OLD to NEW (repeat; the longest matching OLD applies), e.g. /=/old-laptop
+        #[arg(long, value_name = "OLD=NEW")]
+        rewrite: Vec<String>,
+        /// The folder of the disk the context describes, when FILE is not in it; its
+        /// objects are then recorded as copies on that disk
+        #[arg(long, value_name = "PATH")]
+        disk: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -1,6 +1,7 @@
 //! Command handlers: parse-level checks, call the library, print results.
 
 mod backup;
+mod context;
 mod disk;
 mod history;
 mod ls;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Forget(a) => history::forget(&ctx, a),
         Command::Versions(a) => history::versions(&ctx, a),
         Command::Diff(a) => history::diff(&ctx, a),
+        Command::Context(c) => context::run(&ctx, c),
     }
 }
 

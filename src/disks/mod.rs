@@ -8,6 +8,7 @@ use crate::store::{Store, check_identity};
 use crate::util::path_bytes;
 
 pub mod admin;
+pub mod search;
 use anyhow::{Context, Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

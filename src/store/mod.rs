@@ -6,6 +6,8 @@
 //! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
 //! the store.
 
+mod replace;
+
 use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
 use nix::fcntl::OFlag;
