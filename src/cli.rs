@@ -81,6 +81,9 @@ pub enum Command {
     /// Write a snapshot's tree as a restore context, or read one into the catalog
     #[command(subcommand)]
     Context(ContextCmd),
+    /// Make a catalog again from the disks alone (on a new machine, or after losing it)
+    #[command(after_help = RECOVER_HELP)]
+    Recover(RecoverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -483,4 +486,25 @@ pub enum ContextCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+const RECOVER_HELP: &str = "\
+Without PATH, every mounted filesystem is searched (each mount point and two folders below
+it). The newest catalog copy found is taken; each found disk's records are then set from a
+listing of its objects (names and sizes), so disks whose catalog copies are older still
+count with all they hold. Disks not found keep the records the copy had. Sources still name
+the old machine's folders: check them with `dsbfs source list`.";
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Folders holding dsbfs disks, or folders up to two levels above them [default: every mounted filesystem]
+    pub paths: Vec<PathBuf>,
+    /// Re-hash every object of the disks found (damaged ones go to their quarantine)
+    #[arg(long)]
+    pub verify: bool,
+    /// Replace an existing catalog (it is kept beside, renamed)
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -5,6 +5,7 @@
 mod disks;
 pub mod history;
 mod placement;
+pub mod recover;
 mod schema;
 mod sources;
 pub mod tree;

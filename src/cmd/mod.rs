@@ -6,6 +6,7 @@ mod disk;
 mod history;
 mod ls;
 mod mount;
+mod recover;
 mod restore;
 mod source;
 mod status;
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Versions(a) => history::versions(&ctx, a),
         Command::Diff(a) => history::diff(&ctx, a),
         Command::Context(c) => context::run(&ctx, c),
+        Command::Recover(a) => recover::run(&ctx, a),
     }
 }
 
