@@ -10,5 +10,6 @@ mod cli;
 mod disks;
 mod fstab;
 mod reading;
+mod recover;
 mod security;
 mod tree;

@@ -37,6 +37,10 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
         }
         println!("took the catalog copy of {}", r.taken_from);
         for d in &r.disks {
+            if let Some(why) = &d.lost {
+                println!("{}: could not be used after all: {why}", d.name);
+                continue;
+            }
             let l = &d.listing;
             println!(
                 "{}: holds {} objects ({} not recorded before), {} recorded ones missing, {} of the wrong size, {} unknown files{}{}",

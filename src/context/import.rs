@@ -9,7 +9,7 @@ use crate::catalog::{Catalog, DiskRecord, Kind, NodeAttr};
 use crate::disks::search::{Found, register};
 use crate::store::{Store, check_identity, read_identity};
 use crate::util::{display_bytes, normalize_vpath, vpath_within};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -61,7 +61,9 @@ pub fn read(input: impl BufRead) -> Result<(Header, Vec<Numbered>)> {
         let n = i + 1;
         let raw = raw.context("cannot read the context")?;
         let text = std::str::from_utf8(&raw).map_err(|_| {
-            anyhow::anyhow!("line {n}: not UTF-8 text (names are escaped, see DISK-FORMAT.md)")
+            crate::usage(format!(
+                "line {n}: not UTF-8 text (names are escaped, see DISK-FORMAT.md)"
+            ))
         })?;
         let text = text.strip_suffix('\r').unwrap_or(text);
         if text.is_empty() {
@@ -72,7 +74,7 @@ pub fn read(input: impl BufRead) -> Result<(Header, Vec<Numbered>)> {
         } else {
             line::parse(text).map(Some)
         };
-        if let Some(e) = parsed.with_context(|| format!("line {n}"))? {
+        if let Some(e) = parsed.map_err(|e| crate::usage(format!("line {n}: {e:#}")))? {
             entries.push((n, e));
         }
     }
@@ -143,28 +145,33 @@ fn prepare(numbered: Vec<Numbered>, rewrites: &[(Vec<u8>, Vec<u8>)]) -> Result<V
         e.path = rewrite(&e.path, rewrites);
         let clean = normalize_vpath(&e.path).ok();
         if clean.as_deref() != Some(e.path.as_slice()) || e.path.contains(&0) {
-            bail!(
+            return Err(crate::usage(format!(
                 "line {n}: {:?} is not a clean virtual path",
                 display_bytes(&e.path)
-            );
+            )));
         }
         if e.path.as_slice() == b"/" && e.kind != Kind::Dir {
-            bail!("line {n}: the root / must be a folder");
+            return Err(crate::usage(format!(
+                "line {n}: the root / must be a folder"
+            )));
         }
         if e.kind == Kind::File && e.size > 0 && e.hash.is_none() {
-            bail!("line {n}: a file of {} bytes needs its sha256", e.size);
+            return Err(crate::usage(format!(
+                "line {n}: a file of {} bytes needs its sha256",
+                e.size
+            )));
         }
         entries.push((n, e));
     }
     entries.sort_by(|a, b| a.1.path.cmp(&b.1.path));
     for pair in entries.windows(2) {
         if pair[0].1.path == pair[1].1.path {
-            bail!(
+            return Err(crate::usage(format!(
                 "lines {} and {} both give {:?}",
                 pair[0].0,
                 pair[1].0,
                 display_bytes(&pair[0].1.path)
-            );
+            )));
         }
     }
     Ok(entries.into_iter().map(|(_, e)| e).collect())

@@ -43,6 +43,8 @@ pub struct DiskReport {
     /// With `verify`: objects found damaged (moved to quarantine when the disk is
     /// writable) and sound ones recorded.
     pub damaged: Option<u64>,
+    /// Why the disk could not be used after it was found (unplugged meanwhile).
+    pub lost: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,6 +165,7 @@ fn describe(f: &Found) -> DiskReport {
         registered: false,
         listing: Tally::default(),
         damaged: None,
+        lost: None,
     }
 }
 
@@ -184,7 +187,14 @@ fn reconcile_all(
 ) -> Result<(Vec<String>, Vec<PathBuf>)> {
     let cat = Catalog::open(staged)?;
     for (f, report) in found.iter().zip(reports.iter_mut()) {
-        let disk = take_in(&cat, f, report)?;
+        let store = match crate::store::check_identity(&f.path, &f.identity.uuid) {
+            Ok(store) => store,
+            Err(e) => {
+                report.lost = Some(format!("{e:#}"));
+                continue;
+            }
+        };
+        let disk = take_in(&cat, f, store, report)?;
         report.listing = reconcile(&cat, &disk)?;
         if opts.verify {
             let fix = !disk.store.read_only();
@@ -195,7 +205,12 @@ fn reconcile_all(
     let not_found = cat
         .disks()?
         .into_iter()
-        .filter(|d| !found.iter().any(|f| f.identity.uuid == d.uuid))
+        .filter(|d| {
+            !found
+                .iter()
+                .zip(reports.iter())
+                .any(|(f, r)| f.identity.uuid == d.uuid && r.lost.is_none())
+        })
         .map(|d| d.name)
         .collect();
     let missing_sources = cat
@@ -210,8 +225,7 @@ fn reconcile_all(
 
 /// The found disk as the catalog knows it (registered if it did not), at the place it
 /// was found.
-fn take_in(cat: &Catalog, f: &Found, report: &mut DiskReport) -> Result<Connected> {
-    let store = crate::store::check_identity(&f.path, &f.identity.uuid)?;
+fn take_in(cat: &Catalog, f: &Found, store: Store, report: &mut DiskReport) -> Result<Connected> {
     let record = match cat.disks()?.into_iter().find(|d| d.uuid == f.identity.uuid) {
         Some(d) => {
             let rel = crate::disks::mount_rel(&f.path, &crate::mounts::mounts());
