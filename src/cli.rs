@@ -464,6 +464,7 @@ pub enum ContextCmd {
     /// Write the tree of a snapshot to FILE (`-`: standard output)
     #[command(after_help = CONTEXT_HELP)]
     Export {
+        /// Where to write the context (`-`: standard output)
         file: PathBuf,
         /// The snapshot: an id, `latest`, or a date or time [default: latest]
         #[arg(long, value_name = "ID|DATE")]
@@ -475,6 +476,7 @@ pub enum ContextCmd {
     /// Read FILE (`-`: standard input) into the catalog as a new snapshot; creates the catalog if needed
     #[command(after_help = CONTEXT_HELP)]
     Import {
+        /// The context to read, such as DISK/dsbfs-context.tsv (`-`: standard input)
         file: PathBuf,
         /// Move paths at or below OLD to NEW (repeat; the longest matching OLD applies), e.g. /=/old-laptop
         #[arg(long, value_name = "OLD=NEW")]
@@ -483,6 +485,7 @@ pub enum ContextCmd {
         /// objects are then recorded as copies on that disk
         #[arg(long, value_name = "PATH")]
         disk: Option<PathBuf>,
+        /// Print one JSON document
         #[arg(long)]
         json: bool,
     },
@@ -505,6 +508,7 @@ pub struct RecoverArgs {
     /// Replace an existing catalog (it is kept beside, renamed)
     #[arg(long)]
     pub force: bool,
+    /// Print one JSON document
     #[arg(long)]
     pub json: bool,
 }

@@ -164,7 +164,7 @@ fn import_file(
                     d.missing
                 ),
                 None => println!(
-                    "disk {} ({}) was not found: its {} copies are not recorded; import the context from the disk's folder or give --disk PATH",
+                    "disk {} ({}) was not found: its {} objects were neither checked nor recorded; import the context from the disk's folder or give --disk PATH",
                     d.name, d.uuid, d.missing
                 ),
             }

@@ -12,10 +12,17 @@ use anyhow::{Result, bail};
 
 /// The field for `bytes`.
 pub fn escape(bytes: &[u8]) -> String {
-    if bytes == b"-" {
-        return "\\055".into();
-    }
     let mut out = String::with_capacity(bytes.len());
+    escape_into(&mut out, bytes);
+    out
+}
+
+/// Appends the field for `bytes` to `out`.
+pub fn escape_into(out: &mut String, bytes: &[u8]) {
+    if bytes == b"-" {
+        out.push_str("\\055");
+        return;
+    }
     let mut rest = bytes;
     while !rest.is_empty() {
         let (valid, bad) = match std::str::from_utf8(rest) {
@@ -32,17 +39,16 @@ pub fn escape(bytes: &[u8]) -> String {
         for c in valid.chars() {
             match c {
                 '\\' => out.push_str("\\\\"),
-                '%' => octal(&mut out, b'%'),
-                c if c.is_ascii_control() => octal(&mut out, c as u8),
+                '%' => octal(out, b'%'),
+                c if c.is_ascii_control() => octal(out, c as u8),
                 c => out.push(c),
             }
         }
         for &b in bad {
-            octal(&mut out, b);
+            octal(out, b);
         }
         rest = &rest[valid.len() + bad.len()..];
     }
-    out
 }
 
 fn octal(out: &mut String, b: u8) {

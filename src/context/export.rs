@@ -44,13 +44,16 @@ pub fn write(
         return Ok(written);
     };
     let empty = crate::scan::hash::sha256(b"");
+    let mut text = String::new();
     cat.each_path(At::Scan(snapshot.id), |path, v| {
         let e = entry(path, &v, &held, &empty);
         written.paths += 1;
         written.files += u64::from(e.kind == Kind::File);
         written.on_disk += u64::from(e.on_disk);
-        out.write_all(line::format(&e).as_bytes())?;
-        out.write_all(b"\n")?;
+        text.clear();
+        line::format_into(&mut text, &e);
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
         Ok(())
     })?;
     Ok(written)

@@ -6,7 +6,7 @@
 use super::line::{self, Entry, Header};
 use crate::catalog::tree::At;
 use crate::catalog::{Catalog, DiskRecord, Kind, NodeAttr};
-use crate::disks::search::{Found, register};
+use crate::disks::search::{Found, register_found};
 use crate::store::{Store, check_identity, read_identity};
 use crate::util::{display_bytes, normalize_vpath, vpath_within};
 use anyhow::{Context, Result};
@@ -340,7 +340,7 @@ impl<'a> Writer<'a> {
             .cat
             .version(id, At::Current)?
             .is_some_and(|v| v.attr.kind == Kind::Dir);
-        if !is_folder && self.set(id, path, made_folder(), None)? {
+        if !is_folder && self.set(id, path, crate::scan::synthetic_dir(), None)? {
             self.report.folders_made += 1;
         }
         self.folders.insert(path.to_vec(), id);
@@ -378,7 +378,7 @@ impl<'a> Writer<'a> {
             Some(r) => r.clone(),
             None => {
                 copies.registered = true;
-                register(self.cat, found)?
+                register_found(self.cat, found)?
             }
         };
         copies.name = record.name.clone();
@@ -398,23 +398,6 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(copies)
-    }
-}
-
-/// A folder that exists only to lead to imported paths.
-fn made_folder() -> NodeAttr {
-    NodeAttr {
-        kind: Kind::Dir,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime_ns: 0,
-        size: 0,
-        target: None,
-        dev: 0,
-        ino: 0,
-        nlink: 2,
-        ctime_ns: 0,
     }
 }
 

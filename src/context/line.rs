@@ -3,7 +3,7 @@
 //! A line holds eleven fields separated by tabs, none ever empty (`-` means none):
 //! `kind mode uid gid mtime size sha256 link object target path`. See doc/DISK-FORMAT.md.
 
-use super::escape::{escape, unescape};
+use super::escape::{escape, escape_into, unescape};
 use crate::catalog::Kind;
 use crate::util::{hex, parse_hash};
 use anyhow::{Context, Result, bail};
@@ -80,26 +80,54 @@ fn parse_mtime(s: &str) -> Option<i64> {
     Some(if negative { -total } else { total })
 }
 
-fn or_dash(v: Option<String>) -> String {
-    v.unwrap_or_else(|| "-".into())
-}
-
 /// The line for `e`, without its newline.
 pub fn format(e: &Entry) -> String {
-    [
-        kind_letter(e.kind).to_string(),
-        format!("{:04o}", e.mode),
-        e.uid.to_string(),
-        e.gid.to_string(),
+    let mut out = String::new();
+    format_into(&mut out, e);
+    out
+}
+
+/// Appends the line for `e`, without its newline, to `out` (one buffer for a whole
+/// context of millions of lines).
+pub fn format_into(out: &mut String, e: &Entry) {
+    use std::fmt::Write;
+    let dash = |out: &mut String, present: bool| {
+        if !present {
+            out.push('-');
+        }
+    };
+    let _ = write!(
+        out,
+        "{}\t{:04o}\t{}\t{}\t{}\t{}\t",
+        kind_letter(e.kind),
+        e.mode,
+        e.uid,
+        e.gid,
         format_mtime(e.mtime_ns),
-        e.size.to_string(),
-        or_dash(e.hash.map(|h| hex(&h))),
-        or_dash(e.link.map(|(dev, ino)| format!("{dev}:{ino}"))),
-        or_dash(e.hash.filter(|_| e.on_disk).map(|h| object_path(&h))),
-        or_dash(e.target.as_deref().map(escape)),
-        escape(&e.path),
-    ]
-    .join("\t")
+        e.size
+    );
+    if let Some(h) = &e.hash {
+        out.push_str(&hex(h));
+    }
+    dash(out, e.hash.is_some());
+    out.push('\t');
+    if let Some((dev, ino)) = e.link {
+        let _ = write!(out, "{dev}:{ino}");
+    }
+    dash(out, e.link.is_some());
+    out.push('\t');
+    let object = e.hash.filter(|_| e.on_disk);
+    if let Some(h) = &object {
+        out.push_str(&object_path(h));
+    }
+    dash(out, object.is_some());
+    out.push('\t');
+    match &e.target {
+        Some(t) => escape_into(out, t),
+        None => out.push('-'),
+    }
+    out.push('\t');
+    escape_into(out, &e.path);
 }
 
 /// Reads one line (not a comment) back.

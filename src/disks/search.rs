@@ -2,9 +2,9 @@
 //! on every mounted filesystem (a new machine, a catalog lost), and taking one found
 //! into a catalog.
 
-use super::{check_name, mount_rel};
+use super::check_name;
 use crate::catalog::{Catalog, DiskRecord};
-use crate::mounts::{MountEntry, mounts};
+use crate::mounts::MountEntry;
 use crate::store::{Identity, read_identity};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -98,7 +98,7 @@ fn look(dir: &Path, depth: usize, found: &mut Vec<Found>) {
 
 /// Records a found disk in the catalog under its own name (another disk has it: with
 /// the start of its UUID added), at the place it was found.
-pub fn register(cat: &Catalog, found: &Found) -> Result<DiskRecord> {
+pub fn register_found(cat: &Catalog, found: &Found) -> Result<DiskRecord> {
     let id = &found.identity;
     let short: String = id
         .uuid
@@ -117,20 +117,7 @@ pub fn register(cat: &Catalog, found: &Found) -> Result<DiskRecord> {
                 .collect::<String>()
         );
     }
-    let mut record = DiskRecord {
-        id: 0,
-        name,
-        uuid: id.uuid.clone(),
-        mount_rel: mount_rel(&found.path, &mounts()),
-        path: found.path.clone(),
-        cap: None,
-        added: crate::util::now(),
-        last_backup: None,
-        last_verify: None,
-        last_free: None,
-    };
-    record.id = cat.add_disk(&record)?;
-    Ok(record)
+    super::register(cat, &name, &id.uuid, &found.path, None)
 }
 
 #[cfg(test)]
@@ -205,11 +192,11 @@ mod tests {
             path: t.path().join(uuid),
         };
         assert_eq!(
-            register(&cat, &found("aaaa-1111-2222")).unwrap().name,
+            register_found(&cat, &found("aaaa-1111-2222")).unwrap().name,
             "red"
         );
         assert_eq!(
-            register(&cat, &found("bbbb-3333-4444")).unwrap().name,
+            register_found(&cat, &found("bbbb-3333-4444")).unwrap().name,
             "red-bbbb3333"
         );
     }

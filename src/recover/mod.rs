@@ -8,7 +8,7 @@ pub mod reconcile;
 use crate::catalog::recover::CopyAge;
 use crate::catalog::{Catalog, DiskUpdate};
 use crate::disks::Connected;
-use crate::disks::search::{Found, mounted_places, register, search};
+use crate::disks::search::{Found, mounted_places, register_found, search};
 use crate::store::{CATALOG_COPY, Store};
 use crate::util::parse_hash;
 use anyhow::{Context, Result, bail};
@@ -240,7 +240,7 @@ fn take_in(cat: &Catalog, f: &Found, store: Store, report: &mut DiskReport) -> R
         }
         None => {
             report.registered = true;
-            register(cat, f)?
+            register_found(cat, f)?
         }
     };
     report.name = record.name.clone();

@@ -43,3 +43,28 @@ impl Store {
         nix::unistd::fsync(&self.root_fd).map_err(|e| write_error(e.into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_is_the_old_one_or_the_new_one_never_a_part() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        store
+            .replace_file("list.txt", |out| Ok(out.write_all(b"first")?))
+            .unwrap();
+        let failed = store.replace_file("list.txt", |out| {
+            out.write_all(b"half of the sec")?;
+            anyhow::bail!("the catalog could not be read")
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(d.path().join("list.txt")).unwrap(), b"first");
+        assert!(!d.path().join("list.txt.tmp").exists(), "no temporary left");
+        store
+            .replace_file("list.txt", |out| Ok(out.write_all(b"second")?))
+            .unwrap();
+        assert_eq!(std::fs::read(d.path().join("list.txt")).unwrap(), b"second");
+    }
+}
