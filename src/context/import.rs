@@ -125,8 +125,8 @@ pub fn import(cat: &Catalog, input: impl BufRead, opts: &ImportOptions) -> Resul
         for e in &entries {
             w.put(e)?;
         }
-        if let Some((copies, store)) = disk {
-            w.report.disk = Some(w.record_copies(copies, store.as_ref(), &entries)?);
+        if let Some((copies, connected)) = disk {
+            w.report.disk = Some(w.record_copies(copies, connected.as_ref(), &entries)?);
         }
         cat.finish_scan(w.scan, crate::util::now())?;
         Ok(w.report)
@@ -364,7 +364,12 @@ impl<'a> Writer<'a> {
         found: Option<&Connected>,
         entries: &[Entry],
     ) -> Result<DiskCopies> {
-        let on_disk = entries.iter().filter(|e| e.on_disk);
+        let mut seen = std::collections::HashSet::new();
+        let on_disk = entries
+            .iter()
+            .filter(|e| e.on_disk)
+            .filter_map(|e| Some((e.hash?, e.size)))
+            .filter(|(h, _)| seen.insert(*h));
         let Some(Connected {
             known,
             found,
@@ -382,15 +387,11 @@ impl<'a> Writer<'a> {
             }
         };
         copies.name = record.name.clone();
-        let mut seen = std::collections::HashSet::new();
-        for e in on_disk {
-            let (Some(h), Some(&id)) = (e.hash, e.hash.and_then(|h| self.objects.get(&h))) else {
+        for (h, size) in on_disk {
+            let Some(&id) = self.objects.get(&h) else {
                 continue;
             };
-            if !seen.insert(h) {
-                continue;
-            }
-            if store.object_size(&h) == Some(e.size) {
+            if store.object_size(&h) == Some(size) {
                 self.cat.add_copy(id, record.id)?;
                 copies.recorded += 1;
             } else {
