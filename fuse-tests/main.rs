@@ -12,5 +12,6 @@ mod disks;
 mod fstab;
 mod history;
 mod reading;
+mod recover;
 mod security;
 mod tree;

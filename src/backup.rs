@@ -155,6 +155,14 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
             .stopped
             .get_or_insert_with(|| "the catalog copy could not be written".into());
     }
+    if let Err(e) = crate::context::leave_on_disk(cat, disk) {
+        run.report.errors.push(format!(
+            "could not leave the restore context on the disk: {e:#}"
+        ));
+        run.report
+            .stopped
+            .get_or_insert_with(|| "the restore context could not be written".into());
+    }
     // Last: whatever was written went to the disk held open, but a disk that left
     // during the run is not a backup that succeeded.
     if !store.at_its_path() {

@@ -78,6 +78,12 @@ pub enum Command {
     Versions(VersionsArgs),
     /// Paths added (+), removed (-) and changed (M) between two snapshots (default: the last two)
     Diff(DiffArgs),
+    /// Write a snapshot's tree as a restore context, or read one into the catalog
+    #[command(subcommand)]
+    Context(ContextCmd),
+    /// Make a catalog again from the disks alone (on a new machine, or after losing it)
+    #[command(after_help = RECOVER_HELP)]
+    Recover(RecoverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -444,6 +450,67 @@ pub struct DiffArgs {
     /// Also list paths whose mode, owner or mtime alone changed (U)
     #[arg(long)]
     pub metadata: bool,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+const CONTEXT_HELP: &str = "\
+A restore context is plain text: one line per path, eleven fields separated by tabs
+(kind mode uid gid mtime size sha256 link object target path), names escaped so any bytes
+survive (a backslash as \\\\, other odd bytes as \\ and three octal digits). Every backup leaves
+one in the disk's folder (dsbfs-context.tsv); doc/DISK-FORMAT.md describes it in full.";
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = CONTEXT_HELP)]
+pub enum ContextCmd {
+    /// Write the tree of a snapshot to FILE (`-`: standard output)
+    #[command(after_help = CONTEXT_HELP)]
+    Export {
+        /// Where to write the context (`-`: standard output)
+        file: PathBuf,
+        /// The snapshot: an id, `latest`, or a date or time [default: latest]
+        #[arg(long, value_name = "ID|DATE")]
+        snapshot: Option<String>,
+        /// Name in the object column the objects this disk holds, as its backup does
+        #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::disk_names))]
+        disk: Option<String>,
+    },
+    /// Read FILE (`-`: standard input) into the catalog as a new snapshot; creates the catalog if needed
+    #[command(after_help = CONTEXT_HELP)]
+    Import {
+        /// The context to read, such as DISK/dsbfs-context.tsv (`-`: standard input)
+        file: PathBuf,
+        /// Move paths at or below OLD to NEW (repeat; the longest matching OLD applies), e.g. /=/old-laptop
+        #[arg(long, value_name = "OLD=NEW")]
+        rewrite: Vec<String>,
+        /// The folder of the disk the context describes, when FILE is not in it; its
+        /// objects are then recorded as copies on that disk
+        #[arg(long, value_name = "PATH")]
+        disk: Option<PathBuf>,
+        /// Print one JSON document
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+const RECOVER_HELP: &str = "\
+Without PATH, every mounted filesystem is searched (each mount point and two folders below
+it). The newest catalog copy found is taken; each found disk's records are then set from a
+listing of its objects (names and sizes), so disks whose catalog copies are older still
+count with all they hold. Disks not found keep the records the copy had. Sources still name
+the old machine's folders: check them with `dsbfs source list`.";
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Folders holding dsbfs disks, or folders up to two levels above them [default: every mounted filesystem]
+    pub paths: Vec<PathBuf>,
+    /// Re-hash every object of the disks found (damaged ones go to their quarantine)
+    #[arg(long)]
+    pub verify: bool,
+    /// Replace an existing catalog (it is kept beside, renamed)
+    #[arg(long)]
+    pub force: bool,
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,

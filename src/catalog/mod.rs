@@ -5,6 +5,7 @@
 mod disks;
 pub mod history;
 mod placement;
+pub mod recover;
 mod schema;
 mod sources;
 pub mod tree;
@@ -75,29 +76,10 @@ impl Catalog {
     /// Opens an existing catalog without ever writing to it. A catalog on read-only
     /// media (a backup disk mounted `ro`) is opened as immutable.
     pub fn open_readonly(path: &Path) -> Result<Catalog> {
-        if !path.is_file() {
-            bail!(
-                "no catalog at {}: give the path of a dsbfs catalog",
-                path.display()
-            );
-        }
         if let Some(format) = inspect(path)? {
             need_current(format, path)?;
         }
-        let writable_dir = path
-            .parent()
-            .map(|d| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok())
-            .unwrap_or(false);
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = if writable_dir {
-            Connection::open_with_flags(path, flags)
-        } else {
-            let uri = format!("file:{}?immutable=1", uri_escape(path));
-            Connection::open_with_flags(uri, flags)
-        }
-        .with_context(|| format!("cannot open the catalog {}", path.display()))?;
+        let conn = connect_readonly(path)?;
         need_current(check_identity(&conn, path)?, path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA query_only=ON;")?;
@@ -189,6 +171,34 @@ impl Catalog {
             .with_context(|| format!("cannot write a copy of the catalog to {}", dest.display()))?;
         Ok(())
     }
+}
+
+/// A read-only connection to the dsbfs catalog at `path`, of any format: immutable when
+/// its folder is not writable (a backup disk mounted `ro`), where SQLite could not make
+/// its shared-memory file.
+fn connect_readonly(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        bail!(
+            "no catalog at {}: give the path of a dsbfs catalog",
+            path.display()
+        );
+    }
+    let writable_dir = path
+        .parent()
+        .map(|d| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok())
+        .unwrap_or(false);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if writable_dir {
+        Connection::open_with_flags(path, flags)
+    } else {
+        let uri = format!("file:{}?immutable=1", uri_escape(path));
+        Connection::open_with_flags(uri, flags)
+    }
+    .with_context(|| format!("cannot open the catalog {}", path.display()))?;
+    check_identity(&conn, path)?;
+    Ok(conn)
 }
 
 /// Settings for every connection. The bundled SQLite has STAT4, which re-plans (and

@@ -415,6 +415,21 @@ impl Catalog {
 
     /// The tree at `at` with its paths, in path order: (path, version).
     pub fn files(&self, at: At) -> Result<Vec<(Vec<u8>, VersionRow)>> {
+        let mut out = Vec::new();
+        self.each_path(at, |path, v| {
+            out.push((path.to_vec(), v));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every path of the tree at `at` and its version, in path order,
+    /// without holding the whole tree in memory (a restore context of millions of paths).
+    pub fn each_path(
+        &self,
+        at: At,
+        mut f: impl FnMut(&[u8], VersionRow) -> Result<()>,
+    ) -> Result<()> {
         let sql = format!(
             "WITH RECURSIVE t(id, path) AS (
                SELECT 1, X''
@@ -425,14 +440,13 @@ impl Catalog {
             at.predicate()
         );
         let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map([], |r| {
-            let p: Vec<u8> = r.get(0)?;
-            Ok((
-                if p.is_empty() { b"/".to_vec() } else { p },
-                version_from_row(r, 1)?,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let p = r.get_ref(0)?.as_blob()?;
+            let v = version_from_row(r, 1)?;
+            f(if p.is_empty() { b"/" } else { p }, v)?;
+        }
+        Ok(())
     }
 }
 

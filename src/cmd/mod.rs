@@ -1,10 +1,12 @@
 //! Command handlers: parse-level checks, call the library, print results.
 
 mod backup;
+mod context;
 mod disk;
 mod history;
 mod ls;
 mod mount;
+mod recover;
 mod restore;
 mod source;
 mod status;
@@ -86,6 +88,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Forget(a) => history::forget(&ctx, a),
         Command::Versions(a) => history::versions(&ctx, a),
         Command::Diff(a) => history::diff(&ctx, a),
+        Command::Context(c) => context::run(&ctx, c),
+        Command::Recover(a) => recover::run(&ctx, a),
     }
 }
 

@@ -72,20 +72,7 @@ pub fn add(
             uuid: uuid.clone(),
         },
     )?;
-    let mut record = DiskRecord {
-        id: 0,
-        name: name.to_owned(),
-        uuid,
-        mount_rel: mount_rel(&path, &mounts()),
-        path,
-        cap,
-        added: crate::util::now(),
-        last_backup: None,
-        last_verify: None,
-        last_free: None,
-    };
-    record.id = cat.add_disk(&record)?;
-    Ok(record)
+    super::register(cat, name, &uuid, &path, cap)
 }
 
 /// Every disk, by name.

@@ -8,6 +8,7 @@ use crate::store::{Store, check_identity};
 use crate::util::path_bytes;
 
 pub mod admin;
+pub mod search;
 use anyhow::{Context, Result, bail};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,30 @@ pub fn candidates(d: &DiskRecord, mounts: &[MountEntry], extra: &[PathBuf]) -> V
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(p.clone()));
     out
+}
+
+/// Registers a disk in the catalog: called `name`, with `uuid`, in the folder `path`.
+pub fn register(
+    cat: &Catalog,
+    name: &str,
+    uuid: &str,
+    path: &Path,
+    cap: Option<u64>,
+) -> Result<DiskRecord> {
+    let mut record = DiskRecord {
+        id: 0,
+        name: name.to_owned(),
+        uuid: uuid.to_owned(),
+        mount_rel: mount_rel(path, &mounts()),
+        path: path.to_owned(),
+        cap,
+        added: crate::util::now(),
+        last_backup: None,
+        last_verify: None,
+        last_free: None,
+    };
+    record.id = cat.add_disk(&record)?;
+    Ok(record)
 }
 
 /// Finds a disk by its identity among the candidates.

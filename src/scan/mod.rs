@@ -685,8 +685,9 @@ impl Scanner<'_> {
     }
 }
 
-/// A folder that exists only to lead to a deeper source.
-fn synthetic_dir() -> NodeAttr {
+/// A folder that exists only to lead to a deeper source (or, in an imported restore
+/// context, to the imported paths).
+pub(crate) fn synthetic_dir() -> NodeAttr {
     NodeAttr {
         kind: Kind::Dir,
         mode: 0o755,

@@ -9,6 +9,7 @@
 mod listing;
 
 pub use listing::{Blocks, Listing, Stray};
+mod replace;
 
 use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
