@@ -134,10 +134,14 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
         sources: cat.sources()?,
         others,
         blocks,
+        changed_sources: Vec::new(),
         report: &mut report,
     };
     run.delete(&plan, &snap)?;
-    run.copy(&plan, &snap, &snap.objects, opts.progress)?;
+    let copied = run.copy(&plan, &snap, &snap.objects, opts.progress);
+    // Whatever happened to the copy, the sources seen changing are re-hashed next scan.
+    cat.flag_for_rescan(&run.changed_sources)?;
+    copied?;
     let now = crate::util::now();
     cat.update_disk(
         disk.record.id,
@@ -197,6 +201,8 @@ struct Run<'a> {
     others: Vec<Connected>,
     /// What strays in the store stand in the way of: those objects are not copied.
     blocks: Vec<Blocks>,
+    /// Objects whose source changed since the scan (flagged for a re-hash at the end).
+    changed_sources: Vec<i64>,
     report: &'a mut BackupReport,
 }
 
@@ -421,7 +427,7 @@ impl Run<'_> {
             match n {
                 Note::SourceChanged(path) => {
                     self.report.source_changed += 1;
-                    self.cat.flag_for_rescan(job.id)?;
+                    self.changed_sources.push(job.id);
                     self.note(format!(
                         "{} changed since the scan; it will be re-hashed by the next scan",
                         path.display()

@@ -214,18 +214,12 @@ fn an_empty_catalog_file_is_no_catalog_until_a_command_that_writes_makes_one() {
 #[test]
 fn a_catalog_of_an_older_format_says_how_to_upgrade_it_and_that_works() {
     let w = World::new();
-    write(w.path("src/a.txt"), "a");
-    w.ok(["source", "add", "/photos", w.path("src").to_str().unwrap()]);
-    // Format 2: before history (format 3 added the scans' counts and the settings).
-    rusqlite::Connection::open(&w.catalog)
-        .unwrap()
-        .execute_batch(
-            "ALTER TABLE scans DROP COLUMN files; ALTER TABLE scans DROP COLUMN bytes;
-             ALTER TABLE scans DROP COLUMN new_files; ALTER TABLE scans DROP COLUMN changed_files;
-             ALTER TABLE scans DROP COLUMN deleted_files; DROP TABLE settings;
-             PRAGMA user_version = 2;",
-        )
-        .unwrap();
+    // Format 2, before history, as dsbfs wrote it (see tests/migration.rs).
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/catalog-v2.db"),
+        &w.catalog,
+    )
+    .unwrap();
     let err = fails(&w, 1, &["status"]);
     assert_eq!(
         err,
@@ -234,6 +228,11 @@ fn a_catalog_of_an_older_format_says_how_to_upgrade_it_and_that_works() {
             w.catalog.display()
         )
     );
-    assert!(w.ok(["source", "list"]).contains("/photos"));
-    w.ok(["status"]);
+    assert!(w.ok(["source", "list"]).contains("/tmp/"));
+    let out = w.run(["status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the fixture's files lack copies"
+    );
 }

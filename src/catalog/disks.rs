@@ -197,7 +197,9 @@ impl Catalog {
     pub fn object_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(i64, u64)>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, size FROM objects WHERE hash = ?1")?
+            .prepare_cached(
+                "SELECT id, size FROM objects WHERE substr(hash, 1, 6) = substr(?1, 1, 6) AND hash = ?1",
+            )?
             .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
             .optional()?)
     }

@@ -226,7 +226,7 @@ impl Catalog {
                     coalesce(sum(((o.size + ?1 - 1) / ?1) * ?1 *
                         (SELECT count(*) FROM copies c WHERE c.object = o.id)), 0)
              FROM objects o JOIN temp.released_objects r ON r.id = o.id
-             WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id)",
+             WHERE o.id NOT IN (SELECT object FROM versions WHERE object IS NOT NULL)",
             [crate::placement::BLOCK as i64],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
@@ -271,7 +271,7 @@ impl Catalog {
     /// Forgets contents that no version uses and no disk holds.
     pub fn forget_unused_objects(&self) -> Result<u64> {
         Ok(self.conn.execute(
-            "DELETE FROM objects WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = objects.id)
+            "DELETE FROM objects WHERE id NOT IN (SELECT object FROM versions WHERE object IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.object = objects.id)",
             [],
         )? as u64)
@@ -284,9 +284,9 @@ impl Catalog {
             "SELECT count(*), coalesce(sum(o.size), 0),
                     coalesce(sum(((o.size + ?1 - 1) / ?1) * ?1 *
                         (SELECT count(*) FROM copies c WHERE c.object = o.id)), 0)
-             FROM objects o
-             WHERE EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id AND v.end_scan IS NOT NULL)
-             AND NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = o.id AND v.end_scan IS NULL)",
+             FROM (SELECT object FROM versions WHERE object IS NOT NULL
+                   GROUP BY object HAVING max(end_scan IS NULL) = 0) h
+             JOIN objects o ON o.id = h.object",
             [crate::placement::BLOCK as i64],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;

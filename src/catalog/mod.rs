@@ -20,6 +20,9 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 
+/// The catalog format this build writes (`PRAGMA user_version`).
+pub const FORMAT: i64 = schema::VERSION;
+
 /// `PRAGMA application_id` of a dsbfs catalog ("dsbf"): tells our files from other SQLite files.
 pub const APPLICATION_ID: i32 = 0x6473_6266;
 

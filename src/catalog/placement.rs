@@ -89,7 +89,7 @@ impl Catalog {
                UNION ALL SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
              )
              SELECT v.object, t.path FROM t JOIN versions v ON v.entry = t.id
-             WHERE v.end_scan IS NULL AND v.object IS NOT NULL ORDER BY v.id",
+             WHERE v.end_scan IS NULL AND v.object IS NOT NULL ORDER BY v.entry, v.first_scan",
         )?;
         let mut out: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
         let mut rows = st.query([])?;

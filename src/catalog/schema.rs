@@ -96,6 +96,51 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL              -- JSON
      );",
+    // 4: a compact catalog, for history and millions of files. Objects are found by an
+    // index of their hash's first 6 bytes (the full hash is compared), not by a unique
+    // index of all 32. Versions are keyed by (entry, first_scan) without a rowid (that key
+    // was an index of its own), keep ctime as its distance from mtime (0 for most files,
+    // stored in no bytes), and lose the index of current versions (an entry's versions
+    // are few, and found through the key). Versions are indexed by content only where a
+    // file has hard links (the mount counts its names); what else looks for the versions
+    // of a content (forget, flagging sources for a re-hash) reads them all in one pass.
+    "CREATE TABLE objects_compact(
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,               -- 32-byte SHA-256, found through objects_prefix
+        size INTEGER NOT NULL
+     );
+     INSERT INTO objects_compact(id, hash, size) SELECT id, hash, size FROM objects;
+     DROP TABLE objects;
+     ALTER TABLE objects_compact RENAME TO objects;
+     CREATE INDEX objects_prefix ON objects(substr(hash, 1, 6));
+     CREATE TABLE versions_compact(
+        entry INTEGER NOT NULL REFERENCES entries(id),
+        first_scan INTEGER NOT NULL,
+        end_scan INTEGER,
+        kind INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        gid INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        object INTEGER REFERENCES objects(id),
+        target BLOB,
+        dev INTEGER NOT NULL DEFAULT 0,
+        ino INTEGER NOT NULL DEFAULT 0,
+        nlink INTEGER NOT NULL DEFAULT 1,
+        ctime_after_mtime INTEGER NOT NULL DEFAULT 0, -- ctime_ns - mtime_ns
+        copies INTEGER NOT NULL DEFAULT 2,
+        priority INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(entry, first_scan)
+     ) WITHOUT ROWID;
+     INSERT OR REPLACE INTO versions_compact SELECT entry, first_scan, end_scan, kind, mode,
+        uid, gid, mtime_ns, size, object, target, dev, ino, nlink,
+        CASE WHEN abs(ctime_ns / 2 - mtime_ns / 2) < 4000000000000000000
+             THEN ctime_ns - mtime_ns ELSE -1 - mtime_ns END,
+        copies, priority FROM versions ORDER BY id;
+     DROP TABLE versions;
+     ALTER TABLE versions_compact RENAME TO versions;
+     CREATE INDEX versions_links ON versions(object, dev, ino) WHERE nlink > 1;",
 ];
 
 /// The format this build writes.
@@ -103,6 +148,18 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn migrate(conn: &Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current >= VERSION {
+        return Ok(());
+    }
+    // Tables are rebuilt by copy, drop and rename: references to them must not be
+    // checked (or cascade) half way. The pragma only works outside a transaction.
+    conn.execute_batch("PRAGMA foreign_keys=OFF")?;
+    let result = run_migrations(conn, current);
+    conn.execute_batch("PRAGMA foreign_keys=ON")?;
+    result
+}
+
+fn run_migrations(conn: &Connection, current: i64) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let next = i as i64 + 1;
         conn.execute_batch(&format!(

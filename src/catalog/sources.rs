@@ -104,16 +104,23 @@ impl Catalog {
                    UNION ALL
                    SELECT e.id, CAST(t.path || X'2F' || e.name AS BLOB) FROM entries e JOIN t ON e.parent = t.id
                  )
-                 SELECT v.id, t.path, v.copies, v.priority FROM t
+                 SELECT v.entry, v.first_scan, t.path, v.copies, v.priority FROM t
                  JOIN versions v ON v.entry = t.id AND v.end_scan IS NULL",
             )?;
-            let mut update = c.prepare("UPDATE versions SET copies = ?2, priority = ?3 WHERE id = ?1")?;
+            let mut update = c.prepare(
+                "UPDATE versions SET copies = ?3, priority = ?4 WHERE entry = ?1 AND first_scan = ?2",
+            )?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                let path: Vec<u8> = r.get(1)?;
+                let path: Vec<u8> = r.get(2)?;
                 let (copies, priority) = effective(if path.is_empty() { b"/" } else { &path });
-                if (r.get::<_, u32>(2)?, r.get::<_, i32>(3)?) != (copies, priority) {
-                    update.execute(params![r.get::<_, i64>(0)?, copies, priority])?;
+                if (r.get::<_, u32>(3)?, r.get::<_, i32>(4)?) != (copies, priority) {
+                    update.execute(params![
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        copies,
+                        priority
+                    ])?;
                 }
             }
             Ok(())

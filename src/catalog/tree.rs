@@ -40,10 +40,9 @@ pub struct NodeAttr {
     pub ctime_ns: i64,
 }
 
-/// A recorded version of an entry.
+/// A recorded version of an entry; (entry, first_scan) is its key.
 #[derive(Clone, Debug)]
 pub struct VersionRow {
-    pub id: i64,
     pub entry: i64,
     pub first_scan: i64,
     pub attr: NodeAttr,
@@ -57,33 +56,38 @@ pub struct VersionRow {
 const MAX_DEPTH: i64 = 4096;
 
 /// Columns read into a `VersionRow`, from `versions v LEFT JOIN objects o`.
-const VERSION_COLS: &str = "v.id, v.entry, v.first_scan, v.kind, v.mode, v.uid, v.gid, v.mtime_ns, v.size, \
-     v.target, v.dev, v.ino, v.nlink, v.ctime_ns, v.object, o.hash, v.copies, v.priority";
+const VERSION_COLS: &str = "v.entry, v.first_scan, v.kind, v.mode, v.uid, v.gid, v.mtime_ns, v.size, \
+     v.target, v.dev, v.ino, v.nlink, v.mtime_ns + v.ctime_after_mtime, v.object, o.hash, v.copies, v.priority";
 
 fn version_from_row(r: &Row, at: usize) -> rusqlite::Result<VersionRow> {
-    let hash: Option<Vec<u8>> = r.get(at + 15)?;
+    let hash: Option<Vec<u8>> = r.get(at + 14)?;
     Ok(VersionRow {
-        id: r.get(at)?,
-        entry: r.get(at + 1)?,
-        first_scan: r.get(at + 2)?,
+        entry: r.get(at)?,
+        first_scan: r.get(at + 1)?,
         attr: NodeAttr {
-            kind: Kind::from_i64(r.get(at + 3)?)?,
-            mode: r.get(at + 4)?,
-            uid: r.get(at + 5)?,
-            gid: r.get(at + 6)?,
-            mtime_ns: r.get(at + 7)?,
-            size: r.get::<_, i64>(at + 8)? as u64,
-            target: r.get(at + 9)?,
-            dev: r.get::<_, i64>(at + 10)? as u64,
-            ino: r.get::<_, i64>(at + 11)? as u64,
-            nlink: r.get(at + 12)?,
-            ctime_ns: r.get(at + 13)?,
+            kind: Kind::from_i64(r.get(at + 2)?)?,
+            mode: r.get(at + 3)?,
+            uid: r.get(at + 4)?,
+            gid: r.get(at + 5)?,
+            mtime_ns: r.get(at + 6)?,
+            size: r.get::<_, i64>(at + 7)? as u64,
+            target: r.get(at + 8)?,
+            dev: r.get::<_, i64>(at + 9)? as u64,
+            ino: r.get::<_, i64>(at + 10)? as u64,
+            nlink: r.get(at + 11)?,
+            ctime_ns: r.get(at + 12)?,
         },
-        object: r.get(at + 14)?,
+        object: r.get(at + 13)?,
         hash: hash.and_then(|h| h.try_into().ok()),
-        copies: r.get(at + 16)?,
-        priority: r.get(at + 17)?,
+        copies: r.get(at + 15)?,
+        priority: r.get(at + 16)?,
     })
+}
+
+/// How a version stores its ctime: as the distance from its mtime, which is 0 for a
+/// file last written and never touched since (SQLite then stores the value in no bytes).
+fn ctime_after_mtime(attr: &NodeAttr) -> i64 {
+    attr.ctime_ns.wrapping_sub(attr.mtime_ns)
 }
 
 /// A child of a folder with its current version, if it has one.
@@ -261,20 +265,13 @@ impl Catalog {
 
     /// The object with this content, created if new.
     pub fn object_id(&self, hash: &[u8; 32], size: u64) -> Result<i64> {
-        let inserted: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO objects(hash, size) VALUES (?1, ?2) ON CONFLICT(hash) DO NOTHING RETURNING id",
-            )?
-            .query_row(params![&hash[..], size as i64], |r| r.get(0))
-            .optional()?;
-        if let Some(id) = inserted {
+        if let Some((id, _)) = self.object_by_hash(hash)? {
             return Ok(id);
         }
         Ok(self
             .conn
-            .prepare_cached("SELECT id FROM objects WHERE hash = ?1")?
-            .query_row([&hash[..]], |r| r.get(0))?)
+            .prepare_cached("INSERT INTO objects(hash, size) VALUES (?1, ?2) RETURNING id")?
+            .query_row(params![&hash[..], size as i64], |r| r.get(0))?)
     }
 
     /// Records a new current version of `entry`, first seen by `scan`.
@@ -289,7 +286,7 @@ impl Catalog {
         self.conn
             .prepare_cached(
                 "INSERT INTO versions(entry, first_scan, kind, mode, uid, gid, mtime_ns, size, object,
-                   target, dev, ino, nlink, ctime_ns, copies, priority)
+                   target, dev, ino, nlink, ctime_after_mtime, copies, priority)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?
             .execute(params![
@@ -306,7 +303,7 @@ impl Catalog {
                 attr.dev as i64,
                 attr.ino as i64,
                 attr.nlink,
-                attr.ctime_ns,
+                ctime_after_mtime(attr),
                 copies,
                 priority
             ])?;
@@ -315,14 +312,16 @@ impl Catalog {
 
     /// Updates the detection fields (ctime, inode, device, link count) of a version whose
     /// visible attributes and content did not change.
-    pub fn refresh_stat(&self, version: i64, attr: &NodeAttr) -> Result<()> {
+    pub fn refresh_stat(&self, version: &VersionRow, attr: &NodeAttr) -> Result<()> {
         self.conn
             .prepare_cached(
-                "UPDATE versions SET ctime_ns = ?2, ino = ?3, dev = ?4, nlink = ?5 WHERE id = ?1",
+                "UPDATE versions SET ctime_after_mtime = ?3, ino = ?4, dev = ?5, nlink = ?6
+                 WHERE entry = ?1 AND first_scan = ?2",
             )?
             .execute(params![
-                version,
-                attr.ctime_ns,
+                version.entry,
+                version.first_scan,
+                ctime_after_mtime(attr),
                 attr.ino as i64,
                 attr.dev as i64,
                 attr.nlink
@@ -331,10 +330,16 @@ impl Catalog {
     }
 
     /// Sets the wanted copies and priority of a version (rules changed).
-    pub fn set_rule_fields(&self, version: i64, (copies, priority): (u32, i32)) -> Result<()> {
+    pub fn set_rule_fields(
+        &self,
+        version: &VersionRow,
+        (copies, priority): (u32, i32),
+    ) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE versions SET copies = ?2, priority = ?3 WHERE id = ?1")?
-            .execute(params![version, copies, priority])?;
+            .prepare_cached(
+                "UPDATE versions SET copies = ?3, priority = ?4 WHERE entry = ?1 AND first_scan = ?2",
+            )?
+            .execute(params![version.entry, version.first_scan, copies, priority])?;
         Ok(())
     }
 
@@ -343,12 +348,14 @@ impl Catalog {
     pub fn end_version(&self, version: &VersionRow, scan: i64) -> Result<()> {
         if version.first_scan >= scan {
             self.conn
-                .prepare_cached("DELETE FROM versions WHERE id = ?1")?
-                .execute([version.id])?;
+                .prepare_cached("DELETE FROM versions WHERE entry = ?1 AND first_scan = ?2")?
+                .execute([version.entry, version.first_scan])?;
         } else {
             self.conn
-                .prepare_cached("UPDATE versions SET end_scan = ?2 WHERE id = ?1")?
-                .execute(params![version.id, scan - 1])?;
+                .prepare_cached(
+                    "UPDATE versions SET end_scan = ?3 WHERE entry = ?1 AND first_scan = ?2",
+                )?
+                .execute(params![version.entry, version.first_scan, scan - 1])?;
         }
         Ok(())
     }
@@ -377,12 +384,19 @@ impl Catalog {
         Ok((files as u64, bytes as u64))
     }
 
-    /// Marks the current versions that hold `object` as needing a re-hash on the next scan
-    /// (a backup found that the source no longer matches what was scanned).
-    pub fn flag_for_rescan(&self, object: i64) -> Result<()> {
+    /// Marks the current versions that hold any of `objects` as needing a re-hash on the
+    /// next scan (a backup found that their source no longer matches what was scanned). One
+    /// pass over the versions, whatever the number of objects: versions are not indexed by
+    /// object (only hard links are), to keep the catalog small.
+    pub fn flag_for_rescan(&self, objects: &[i64]) -> Result<()> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(objects)?;
         self.conn.execute(
-            "UPDATE versions SET ctime_ns = -1 WHERE object = ?1 AND end_scan IS NULL",
-            [object],
+            "UPDATE versions SET ctime_after_mtime = -1 - mtime_ns
+             WHERE end_scan IS NULL AND object IN (SELECT value FROM json_each(?1))",
+            [list],
         )?;
         Ok(())
     }

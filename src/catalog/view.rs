@@ -52,11 +52,11 @@ const NODE_COLS: &str = "
     CASE WHEN v.kind = 1 THEN 2 + (SELECT count(*) FROM entries c JOIN versions cv ON cv.entry = c.id
                                    AND {pc} WHERE c.parent = e.id AND cv.kind = 1)
          WHEN v.kind = 2 AND v.nlink > 1 AND v.object IS NOT NULL THEN
-              (SELECT count(*) FROM versions h WHERE h.object = v.object AND h.dev = v.dev
+              (SELECT count(*) FROM versions h WHERE h.nlink > 1 AND h.object = v.object AND h.dev = v.dev
                AND h.ino = v.ino AND h.kind = 2 AND {ph})
          ELSE 1 END,
     CASE WHEN v.kind = 2 AND v.nlink > 1 AND v.object IS NOT NULL THEN
-              (SELECT min(h.entry) FROM versions h WHERE h.object = v.object AND h.dev = v.dev
+              (SELECT min(h.entry) FROM versions h WHERE h.nlink > 1 AND h.object = v.object AND h.dev = v.dev
                AND h.ino = v.ino AND h.kind = 2 AND {ph})
          ELSE e.id END,
     e.parent, e.name";
@@ -168,7 +168,8 @@ impl Catalog {
     }
 
     /// Number of entries and bytes of files visible at `at`.
-    /// Whether a current file holds `object` (else only past snapshots do).
+    /// Whether a current file holds `object` (else only past snapshots do). Reads every
+    /// version: it answers only for a file that cannot be opened.
     pub fn object_is_current(&self, object: i64) -> Result<bool> {
         let mut st = self.conn.prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM versions WHERE object = ?1 AND end_scan IS NULL)",

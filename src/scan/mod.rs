@@ -489,7 +489,7 @@ impl Scanner<'_> {
                             .insert((attr.dev, attr.ino), Link::Known(o.object, attr.clone()));
                     }
                     if (o.copies, o.priority) != rule {
-                        self.cat.set_rule_fields(o.id, rule)?;
+                        self.cat.set_rule_fields(o, rule)?;
                     }
                 } else {
                     let job = Pending {
@@ -543,7 +543,7 @@ impl Scanner<'_> {
     /// Keeps the current version but records the new ctime, inode and link count.
     fn refresh(&mut self, old: &VersionRow, attr: &NodeAttr) -> Result<()> {
         if old.attr != *attr {
-            self.cat.refresh_stat(old.id, attr)?;
+            self.cat.refresh_stat(old, attr)?;
         }
         Ok(())
     }
@@ -645,9 +645,9 @@ impl Scanner<'_> {
                     && !visible_change(&o.attr, &job.attr) =>
             {
                 self.summary.unchanged.add(job.attr.size);
-                self.cat.refresh_stat(o.id, &job.attr)?;
+                self.cat.refresh_stat(o, &job.attr)?;
                 if (o.copies, o.priority) != job.rule {
-                    self.cat.set_rule_fields(o.id, job.rule)?;
+                    self.cat.set_rule_fields(o, job.rule)?;
                 }
                 Ok(())
             }
