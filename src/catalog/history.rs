@@ -234,7 +234,7 @@ impl Catalog {
         released.bytes = bytes as u64;
         released.disk_bytes = disk_bytes as u64;
         // Contents on no disk and in no version are forgotten; those on disks stay until
-        // the backups delete them (then `forget_unused_objects` drops their rows).
+        // the backups delete them (the next `forget` then drops their rows).
         self.forget_unused_objects()?;
         self.conn.execute(
             "DELETE FROM entries WHERE id > 1 AND NOT EXISTS

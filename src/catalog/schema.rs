@@ -123,7 +123,8 @@ const MIGRATIONS: &[&str] = &[
         gid INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL,
         size INTEGER NOT NULL,
-        object INTEGER REFERENCES objects(id),
+        object INTEGER,                   -- objects(id); not a declared foreign key, whose
+                                          -- checks would need versions indexed by content
         target BLOB,
         dev INTEGER NOT NULL DEFAULT 0,
         ino INTEGER NOT NULL DEFAULT 0,
