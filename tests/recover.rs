@@ -16,12 +16,7 @@ fn setup(w: &World) -> u64 {
     rich_tree(&w.path("src"));
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
     w.ok(["scan", "-q"]);
-    w.json(["status", "--json"])["protection"]["by_copies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[1].as_u64().unwrap())
-        .sum()
+    w.total_bytes()
 }
 
 fn add_disk(w: &World, name: &str, size: u64) {

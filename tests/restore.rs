@@ -25,15 +25,6 @@ fn add_disk(w: &World, name: &str, size: Option<u64>) {
     w.ok(args);
 }
 
-fn total_bytes(w: &World) -> u64 {
-    w.json(["status", "--json"])["protection"]["by_copies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[1].as_u64().unwrap())
-        .sum()
-}
-
 fn unplug(w: &World, name: &str) {
     std::fs::rename(w.path(name), w.path(&format!("{name}.drawer"))).unwrap();
 }
@@ -46,7 +37,7 @@ fn plug(w: &World, name: &str) {
 fn restoring_from_two_disks_plugged_in_turn_gives_the_source_tree_back() {
     let w = World::new();
     setup(&w);
-    let total = total_bytes(&w);
+    let total = w.total_bytes();
     // Each disk holds about 60%: neither alone has everything.
     add_disk(&w, "a", Some(total * 6 / 10));
     add_disk(&w, "b", Some(total * 6 / 10 + 400_000));
@@ -323,7 +314,7 @@ fn many_files_with_far_apart_hard_links_restore_identically_and_resume() {
 fn what_is_missing_is_reported_the_same_way_every_time_in_path_order() {
     let w = World::new();
     setup_with(&w, many_files_with_far_hard_links);
-    add_disk(&w, "a", Some(total_bytes(&w) / 2));
+    add_disk(&w, "a", Some(w.total_bytes() / 2));
     w.ok(["backup", "a", "-q"]);
     let report = |dest: &str| {
         let mut r = w.json(["restore", w.path(dest).to_str().unwrap(), "--json"]);

@@ -84,6 +84,16 @@ impl World {
         serde_json::from_slice(&out.stdout).expect("valid JSON")
     }
 
+    /// The bytes of every file with content, as `status` counts them.
+    pub fn total_bytes(&self) -> u64 {
+        self.json(["status", "--json"])["protection"]["by_copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[1].as_u64().unwrap())
+            .sum()
+    }
+
     /// The paths `dsbfs ls --print0` lists (raw bytes).
     pub fn ls_paths(&self) -> Vec<Vec<u8>> {
         let out = self.run(["ls", "--print0"]);
