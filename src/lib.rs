@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod complete;
+pub mod damaged;
 pub mod discover;
 pub mod disks;
 pub mod fs;

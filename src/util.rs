@@ -179,7 +179,8 @@ pub fn fsync_parent(p: &Path) -> Result<()> {
 
 /// Alignment of the copy buffer: what `O_DIRECT` asks of buffers, offsets and lengths.
 pub const DIRECT_ALIGN: usize = 4096;
-const COPY_BUFFER: usize = 1 << 20;
+/// One checked block: readers of objects hand out a block at a time (`store::checked`).
+const COPY_BUFFER: usize = crate::store::BLOCK as usize;
 
 /// Runs `f` with this thread's 1 MiB copy buffer, aligned for `O_DIRECT`: copying many
 /// small files must not allocate (and fault in) a fresh megabyte for each.
@@ -299,5 +300,54 @@ mod tests {
         let h = [0xabu8; 32];
         assert_eq!(parse_hash(&hex(&h)), Some(h));
         assert_eq!(parse_hash("zz"), None);
+    }
+}
+
+/// Whether every page of the first `len` bytes of `file` is in the page cache now.
+/// False when that cannot be told (mincore needs the caller to own the file or may
+/// write it, or root). Nothing is read.
+pub fn in_page_cache(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    /// Pages asked about per call: a bounded vector for files of any size.
+    const WINDOW: usize = 64 << 10;
+    if len == 0 {
+        return true;
+    }
+    let Ok(len) = usize::try_from(len) else {
+        return false;
+    };
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize);
+    // SAFETY: a read-only shared mapping of an open file that is never dereferenced:
+    // mincore only looks the mapped range up in the page cache, and the mapping is
+    // unmapped before returning. A file shorter than `len` makes mincore fail (ENOMEM),
+    // which is an answer (false), not a fault.
+    #[allow(unsafe_code)]
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            return false;
+        }
+        let mut resident = vec![0u8; WINDOW];
+        let mut all = true;
+        let mut at = 0;
+        while all && at < len {
+            let n = (len - at).min(WINDOW * page);
+            let pages = n.div_ceil(page);
+            all = libc::mincore(map.cast::<u8>().add(at).cast(), n, resident.as_mut_ptr()) == 0
+                && resident[..pages].iter().all(|p| p & 1 == 1);
+            at += n;
+        }
+        libc::munmap(map, len);
+        all
     }
 }

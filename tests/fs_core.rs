@@ -169,6 +169,18 @@ fn read_file(fs: &Fs, ino: u64, chunk: u32) -> Result<Vec<u8>, FsError> {
     read
 }
 
+/// Opens `ino` with `register` for passthrough, reads it whole and releases it.
+fn read_file_with<B: Send + Sync + 'static>(
+    fs: &Arc<Filesystem<B>>,
+    ino: u64,
+    register: impl FnOnce(&std::fs::File) -> std::io::Result<B>,
+) -> Result<Vec<u8>, FsError> {
+    let fh = fs.open(ino, libc::O_RDONLY, register)?.fh();
+    let read = read_to_end(fs, fh, CHUNK);
+    fs.release(fh);
+    read
+}
+
 /// A folder's listing from cookie `offset` on, as (name, node, cookie).
 fn list_from(fs: &Fs, ino: u64, offset: u64) -> Vec<(Vec<u8>, Node, u64)> {
     let mut out = Vec::new();
@@ -544,7 +556,8 @@ fn a_disk_is_let_go_once_idle() {
 // ---- Passthrough: the core decides, the kernel's backing file is made once per inode ----
 
 #[test]
-fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
+fn passthrough_is_for_copies_checked_whole_with_one_backing_file_per_inode_and_falls_back_when_refused()
+ {
     let w = world(
         |src| {
             write(src.join("a.bin"), content(1, 4000));
@@ -557,11 +570,25 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     let made = AtomicU32::new(0);
     let make = |_: &std::fs::File| Ok(made.fetch_add(1, Ordering::SeqCst) + 1);
     let a = node(&fs, "a.bin").ino;
+    // Not checked in this mount yet: read through the core, which checks it.
+    let Opened::Plain(fh) = fs.open(a, libc::O_RDONLY, make).unwrap() else {
+        panic!("a copy not checked in this mount is read through the core");
+    };
+    // Checked whole now, but a handle of the inode reads through the core: the kernel
+    // refuses to mix the two on one inode.
+    assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap(), content(1, 4000));
+    assert!(matches!(
+        fs.open(a, libc::O_RDONLY, make).unwrap(),
+        Opened::Plain(other) if other != fh
+    ));
+    fs.release(fh);
+    fs.release(fh + 1);
+    assert_eq!(made.load(Ordering::SeqCst), 0);
     let (Opened::Backing(fh1, b1), Opened::Backing(fh2, b2)) = (
         fs.open(a, libc::O_RDONLY, make).unwrap(),
         fs.open(a, libc::O_RDONLY, make).unwrap(),
     ) else {
-        panic!("passthrough is on: opens are passed through");
+        panic!("passthrough is on and the copy was checked: opens are passed through");
     };
     assert!(fh1 != fh2 && Arc::ptr_eq(&b1, &b2));
     assert_eq!(made.load(Ordering::SeqCst), 1);
@@ -572,11 +599,14 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     assert!(matches!(fs.open(a, libc::O_RDONLY, make).unwrap(), Opened::Backing(_, b) if *b == 2));
     // A kernel that cannot back this file: read through the core, passthrough stays on.
     let b = node(&fs, "b.bin").ino;
+    let ask = |_: &std::fs::File| -> std::io::Result<u32> { panic!("asked for a backing file") };
+    assert_eq!(read_file_with(&fs, b, ask).unwrap(), content(2, 4000));
     let einval = |_: &std::fs::File| Err(std::io::Error::from_raw_os_error(libc::EINVAL));
     let Opened::Plain(fh) = fs.open(b, libc::O_RDONLY, einval).unwrap() else {
         panic!("a refused backing file falls back to plain reads");
     };
     assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap(), content(2, 4000));
+    fs.release(fh);
     let Opened::Backing(fh, backing) = fs.open(b, libc::O_RDONLY, make).unwrap() else {
         panic!("passthrough stays on after a file it could not back");
     };
@@ -584,11 +614,10 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     drop(backing);
     // Not permitted (not root): off for good, the kernel is not asked again.
     let eperm = |_: &std::fs::File| Err(std::io::Error::from_raw_os_error(libc::EPERM));
-    assert!(matches!(
-        fs.open(b, libc::O_RDONLY, eperm).unwrap(),
-        Opened::Plain(_)
-    ));
-    let ask = |_: &std::fs::File| -> std::io::Result<u32> { panic!("asked again") };
+    let Opened::Plain(fh) = fs.open(b, libc::O_RDONLY, eperm).unwrap() else {
+        panic!("not permitted: plain reads");
+    };
+    fs.release(fh);
     assert!(matches!(
         fs.open(b, libc::O_RDONLY, ask).unwrap(),
         Opened::Plain(_)
