@@ -445,6 +445,137 @@ fn a_failing_copy_with_no_other_gives_eio_naming_the_disk_and_the_file() {
     );
 }
 
+/// Flips one bit of the byte at `at` in a copy, as bit rot would.
+fn rot(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x10], at).unwrap();
+}
+
+/// The disk a handle reads from now.
+fn disk_of<B: Send + Sync + 'static>(fs: &Arc<Filesystem<B>>, fh: u64) -> String {
+    match fs.reader(fh).unwrap() {
+        Reader::Open(of) => of.source().disk_name.clone(),
+        Reader::Empty => panic!("a file with content"),
+    }
+}
+
+#[test]
+fn a_rotten_block_of_the_only_copy_is_eio_naming_the_disk_and_the_file_and_the_rest_reads() {
+    let big = content(11, (3 << 20) + 700);
+    let small = content(12, 9000);
+    let w = world(
+        |src| {
+            write(src.join("big.bin"), &big);
+            write(src.join("small.txt"), &small);
+        },
+        &[("d1", None)],
+    );
+    rot(&object_path(&w, "d1", &big), (1 << 20) + 4321);
+    rot(&object_path(&w, "d1", &small), 5);
+    let fs = core(&w);
+    let fh = fs
+        .open(node(&fs, "big.bin").ino, libc::O_RDONLY, no_kernel)
+        .unwrap()
+        .fh();
+    let reader = fs.reader(fh).unwrap();
+    let mut buf = Vec::new();
+    // The blocks before and after the rotten one read right; a read touching it fails.
+    assert!(fs.read(&reader, 0, CHUNK, &mut buf).unwrap() == &big[..CHUNK as usize]);
+    let tail = fs.read(&reader, 2 << 20, 1 << 20, &mut buf).unwrap().to_vec();
+    assert!(tail == big[2 << 20..3 << 20]);
+    for (offset, size) in [((1 << 20) + 4096, 4096), ((1 << 20) - 10, 20), (0, 4 << 20)] {
+        let e = fs.read(&reader, offset, size, &mut buf).unwrap_err();
+        assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
+        assert!(
+            e.message.starts_with("reading /big.bin from disk d1 failed (its block 1 ")
+                && e.message.contains("`dsbfs verify d1`")
+                && e.message.ends_with("and no other connected disk holds it"),
+            "{e}"
+        );
+    }
+    let end = fs.read(&reader, 3 << 20, CHUNK, &mut buf).unwrap().to_vec();
+    assert!(end == big[3 << 20..]);
+    fs.release(fh);
+    // A file of one block is checked against its own hash.
+    let e = read_file(&fs, node(&fs, "small.txt").ino, CHUNK).unwrap_err();
+    assert_eq!(e.errno, libc::EIO, "{e}");
+    assert!(e.message.contains("/small.txt from disk d1"), "{e}");
+    // Listed beside the catalog for `status`, once per copy.
+    let listed = dsbfs::damaged::load(&w.catalog);
+    let paths: Vec<&str> = listed.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["/big.bin", "/small.txt"]);
+    assert!(listed.iter().all(|d| d.disk == "d1" && d.by == "mount"));
+}
+
+#[test]
+fn a_rotten_copy_is_replaced_by_a_good_one_and_the_next_open_starts_with_the_good_one() {
+    let big = content(13, (2 << 20) + 5);
+    let w = world(
+        |src| write(src.join("big.bin"), &big),
+        &[("d1", None), ("d2", None)],
+    );
+    rot(&object_path(&w, "d1", &big), (1 << 20) + 1);
+    let fs = core(&w);
+    let ino = node(&fs, "big.bin").ino;
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    assert_eq!(disk_of(&fs, fh), "d1", "disks are tried by name");
+    assert!(read_to_end(&fs, fh, CHUNK).unwrap() == big);
+    assert_eq!(disk_of(&fs, fh), "d2");
+    fs.release(fh);
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    assert_eq!(disk_of(&fs, fh), "d2", "the damaged copy comes last");
+    assert!(read_to_end(&fs, fh, 1 << 20).unwrap() == big);
+    fs.release(fh);
+    // With the good copy gone (another mount), the damaged one still serves its good
+    // blocks.
+    unplug(&w, "d2");
+    let fs = core(&w);
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    let reader = fs.reader(fh).unwrap();
+    let mut buf = Vec::new();
+    assert!(fs.read(&reader, 0, 1 << 20, &mut buf).unwrap() == &big[..1 << 20]);
+    assert_eq!(fs.read(&reader, 1 << 20, 10, &mut buf).unwrap_err().errno, libc::EIO);
+    fs.release(fh);
+}
+
+#[test]
+fn a_file_without_recorded_block_hashes_is_checked_whole_when_opened() {
+    let big = content(14, (2 << 20) + 77);
+    let w = world(|src| write(src.join("big.bin"), &big), &[("d1", None)]);
+    let blocks: i64 = read_only(&w.catalog)
+        .unwrap()
+        .query_row(
+            "SELECT length(hashes) / 32 FROM object_blocks JOIN objects o ON o.id = object WHERE o.size = ?1",
+            [big.len() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(blocks, 3, "backup records a hash per MiB");
+    // As an older backup left it: no block hashes.
+    craft(&w, "DELETE FROM object_blocks");
+    let fs = core(&w);
+    let ino = node(&fs, "big.bin").ino;
+    assert!(read_file(&fs, ino, CHUNK).unwrap() == big);
+    // Damage found at the next mount's first open: nothing of the file is served.
+    rot(&object_path(&w, "d1", &big), 3);
+    let fs = core(&w);
+    let e = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap_err();
+    assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
+    assert!(
+        e.message.starts_with("reading /big.bin from disk d1 failed (its content does not match its hash")
+            && e.message.ends_with("and no other connected disk holds it"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_disk_gone_before_the_open_is_replaced_by_another_copy() {
     let photo = content(9, 200_000);
