@@ -11,5 +11,6 @@ mod cli;
 mod disks;
 mod fstab;
 mod reading;
+mod rot;
 mod security;
 mod tree;

@@ -489,13 +489,17 @@ fn a_rotten_block_of_the_only_copy_is_eio_naming_the_disk_and_the_file_and_the_r
     let mut buf = Vec::new();
     // The blocks before and after the rotten one read right; a read touching it fails.
     assert!(fs.read(&reader, 0, CHUNK, &mut buf).unwrap() == &big[..CHUNK as usize]);
-    let tail = fs.read(&reader, 2 << 20, 1 << 20, &mut buf).unwrap().to_vec();
+    let tail = fs
+        .read(&reader, 2 << 20, 1 << 20, &mut buf)
+        .unwrap()
+        .to_vec();
     assert!(tail == big[2 << 20..3 << 20]);
     for (offset, size) in [((1 << 20) + 4096, 4096), ((1 << 20) - 10, 20), (0, 4 << 20)] {
         let e = fs.read(&reader, offset, size, &mut buf).unwrap_err();
         assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
         assert!(
-            e.message.starts_with("reading /big.bin from disk d1 failed (its block 1 ")
+            e.message
+                .starts_with("reading /big.bin from disk d1 failed (its block 1 ")
                 && e.message.contains("`dsbfs verify d1`")
                 && e.message.ends_with("and no other connected disk holds it"),
             "{e}"
@@ -542,7 +546,10 @@ fn a_rotten_copy_is_replaced_by_a_good_one_and_the_next_open_starts_with_the_goo
     let reader = fs.reader(fh).unwrap();
     let mut buf = Vec::new();
     assert!(fs.read(&reader, 0, 1 << 20, &mut buf).unwrap() == &big[..1 << 20]);
-    assert_eq!(fs.read(&reader, 1 << 20, 10, &mut buf).unwrap_err().errno, libc::EIO);
+    assert_eq!(
+        fs.read(&reader, 1 << 20, 10, &mut buf).unwrap_err().errno,
+        libc::EIO
+    );
     fs.release(fh);
 }
 
@@ -570,8 +577,9 @@ fn a_file_without_recorded_block_hashes_is_checked_whole_when_opened() {
     let e = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap_err();
     assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
     assert!(
-        e.message.starts_with("reading /big.bin from disk d1 failed (its content does not match its hash")
-            && e.message.ends_with("and no other connected disk holds it"),
+        e.message.starts_with(
+            "reading /big.bin from disk d1 failed (its content does not match its hash"
+        ) && e.message.ends_with("and no other connected disk holds it"),
         "{e}"
     );
 }
@@ -753,6 +761,25 @@ fn passthrough_is_for_copies_checked_whole_with_one_backing_file_per_inode_and_f
         fs.open(b, libc::O_RDONLY, ask).unwrap(),
         Opened::Plain(_)
     ));
+}
+
+#[test]
+fn a_copy_changed_since_it_was_checked_is_read_through_the_core_again() {
+    let a = content(3, (1 << 20) + 100);
+    let w = world(|src| write(src.join("a.bin"), &a), &[("d1", None)]);
+    let fs: Arc<Filesystem<u32>> = core_with(&w, settings(false, true));
+    fs.enable_passthrough(true);
+    let ino = node(&fs, "a.bin").ino;
+    let never = |_: &std::fs::File| -> std::io::Result<u32> { panic!("not checked") };
+    assert!(read_file_with(&fs, ino, never).unwrap() == a);
+    std::thread::sleep(Duration::from_millis(20));
+    // Written to since it was checked (its ctime moved): checked again, block by block.
+    rot(&object_path(&w, "d1", &a), 10);
+    let Opened::Plain(fh) = fs.open(ino, libc::O_RDONLY, never).unwrap() else {
+        panic!("a copy changed since it was checked is not passed through");
+    };
+    assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap_err().errno, libc::EIO);
+    fs.release(fh);
 }
 
 // ---- Catalogs from someone else ----

@@ -99,7 +99,7 @@ pub enum Fault {
     Short { at: u64, size: u64 },
     /// Bytes that do not hash to what the catalog records: a damaged copy.
     #[error("{}", match block {
-        Some(b) => format!("its block {b} (bytes {}-{}) does not match its hash", b * BLOCK, (b + 1) * BLOCK - 1),
+        Some(b) => format!("its block {b}, at byte {}, does not match its hash", b * BLOCK),
         None => "its content does not match its hash".to_string(),
     })]
     Mismatch { block: Option<u64> },
