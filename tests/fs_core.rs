@@ -499,7 +499,7 @@ fn a_rotten_block_of_the_only_copy_is_eio_naming_the_disk_and_the_file_and_the_r
         assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
         assert!(
             e.message
-                .starts_with("reading /big.bin from disk d1 failed (its block 1 ")
+                .starts_with("reading /big.bin from disk d1 failed (its block 1, at byte 1048576, does not match its hash")
                 && e.message.contains("`dsbfs verify d1`")
                 && e.message.ends_with("and no other connected disk holds it"),
             "{e}"
