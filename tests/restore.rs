@@ -242,7 +242,7 @@ fn backup_records_a_hash_per_mebibyte_and_verify_fills_in_missing_ones() {
     assert!(big.len() > 1 << 20, "the tree has a file of several blocks");
     let want: Vec<u8> = big
         .chunks(1 << 20)
-        .flat_map(dsbfs::scan::hash::sha256)
+        .flat_map(dsbfs::store::checked::block_hash)
         .collect();
     assert_eq!(block_hashes(&w, "/big.bin"), Some(want.clone()));
     // Files of one block need none: their own hash is their block's.

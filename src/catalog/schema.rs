@@ -96,13 +96,14 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL              -- JSON
      );",
-    // 4: the SHA-256 of each block of every object of more than one block, so that any
-    // part of a file can be checked when it is read (an object of one block is checked
-    // against its own hash). Recorded by backup (from the bytes it writes) and verify.
+    // 4: the hash (BLAKE3) of each block of every object of more than one block, so that
+    // any part of a file can be checked when it is read (an object of one block is
+    // checked against its own SHA-256). Recorded by backup (from the bytes it writes)
+    // and verify.
     "CREATE TABLE object_blocks(
         object INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
         block_size INTEGER NOT NULL,     -- bytes per block (1 MiB); the last may be shorter
-        hashes BLOB NOT NULL             -- the 32-byte SHA-256 of each block, in order
+        hashes BLOB NOT NULL             -- the 32-byte BLAKE3 hash of each block, in order
      );",
 ];
 

@@ -374,7 +374,7 @@ impl<B> Handles<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::checked::{Hash, sha256};
+    use crate::store::checked::{Hash, block_hash, sha256};
     use std::io::Write;
 
     #[test]
@@ -399,8 +399,12 @@ mod tests {
     fn open_file<B>(bytes: &[u8], ino: u64) -> OpenFile<B> {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(bytes).unwrap();
-        let hashes: Vec<Hash> = bytes.chunks(BLOCK as usize).map(sha256).collect();
         let size = bytes.len() as u64;
+        let hashes: Vec<Hash> = if size <= BLOCK {
+            vec![sha256(bytes)]
+        } else {
+            bytes.chunks(BLOCK as usize).map(block_hash).collect()
+        };
         OpenFile::new(
             ino,
             ino as i64,
