@@ -161,6 +161,13 @@ fn read_to_end<B: Send + Sync + 'static>(
     Ok(out)
 }
 
+/// Opens the file at `path` and returns its handle.
+fn open_path(fs: &Fs, path: &str) -> u64 {
+    fs.open(node(fs, path).ino, libc::O_RDONLY, no_kernel)
+        .unwrap()
+        .fh()
+}
+
 /// Opens, reads whole and releases the file `ino`.
 fn read_file(fs: &Fs, ino: u64, chunk: u32) -> Result<Vec<u8>, FsError> {
     let fh = fs.open(ino, libc::O_RDONLY, no_kernel)?.fh();
@@ -396,10 +403,7 @@ fn a_copy_that_fails_mid_file_is_continued_from_another_disk() {
     // Opened while only d1 is there, so the handle reads d1.
     unplug(&w, "d2");
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "big.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "big.bin");
     let reader = fs.reader(fh).unwrap();
     let mut buf = Vec::new();
     let first = fs.read(&reader, 0, CHUNK, &mut buf).unwrap().to_vec();
@@ -424,10 +428,7 @@ fn a_failing_copy_with_no_other_gives_eio_naming_the_disk_and_the_file() {
         &[("d1", None)],
     );
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "only.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "only.bin");
     truncate(&object_path(&w, "d1", &only), 1000);
     let e = read_to_end(&fs, fh, CHUNK).unwrap_err();
     assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
@@ -481,10 +482,7 @@ fn a_rotten_block_of_the_only_copy_is_eio_naming_the_disk_and_the_file_and_the_r
     rot(&object_path(&w, "d1", &big), (1 << 20) + 4321);
     rot(&object_path(&w, "d1", &small), 5);
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "big.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "big.bin");
     let reader = fs.reader(fh).unwrap();
     let mut buf = Vec::new();
     // The blocks before and after the rotten one read right; a read touching it fails.
@@ -669,10 +667,7 @@ fn a_disk_is_let_go_once_idle() {
         &[("d1", None)],
     );
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "a.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "a.bin");
     read_to_end(&fs, fh, CHUNK).unwrap();
     assert!(fds_below(&w.path("d1")) > 0);
     fs.release(fh);
