@@ -13,5 +13,6 @@ mod fstab;
 mod history;
 mod reading;
 mod recover;
+mod rot;
 mod security;
 mod tree;

@@ -393,8 +393,12 @@ impl Run<'_> {
         stop: &AtomicBool,
     ) -> Result<Option<Copied>> {
         self.take_notes(job, staging.notes)?;
+        let mut blocks = None;
         let step = match staging.written {
-            Ok(Some(Written::Staged(st))) => Step::Staged(st),
+            Ok(Some(Written::Staged(mut st))) => {
+                blocks = st.blocks.take();
+                Step::Staged(st)
+            }
             Ok(Some(Written::Present)) => Step::Present,
             Ok(_) => return Ok(None),
             Err(e) if e.downcast_ref::<DiskError>().is_none() => {
@@ -417,6 +421,7 @@ impl Run<'_> {
             id: job.id,
             size: job.size,
             step,
+            blocks,
         }))
     }
 
@@ -461,6 +466,9 @@ impl Run<'_> {
         self.cat.transaction(|_| {
             for c in copies {
                 self.cat.add_copy(c.id, self.disk)?;
+                if let Some(blocks) = &c.blocks {
+                    self.cat.set_block_hashes(c.id, blocks)?;
+                }
             }
             Ok(())
         })?;
@@ -573,6 +581,9 @@ struct Copied {
     id: i64,
     size: u64,
     step: Step,
+    /// The block hashes of the bytes written (objects of more than one block), recorded
+    /// with the copy.
+    blocks: Option<Vec<crate::store::Hash>>,
 }
 
 enum Step {
@@ -705,7 +716,12 @@ mod tests {
     use super::*;
 
     fn copy(id: i64, size: u64, step: Step) -> Copied {
-        Copied { id, size, step }
+        Copied {
+            id,
+            size,
+            step,
+            blocks: None,
+        }
     }
 
     fn ids(copies: &[Copied]) -> Vec<i64> {

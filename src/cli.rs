@@ -44,7 +44,7 @@ pub enum Command {
     Where(WhereArgs),
     /// Copy files out of the connected disks into DEST
     Restore(RestoreArgs),
-    /// Re-hash every object on the connected disk NAME; quarantine bad ones and fix the catalog
+    /// Re-hash every object on the connected disk NAME; quarantine bad ones, fix the catalog, record missing block hashes
     Verify(VerifyArgs),
     /// Stay running: rescan now and then, and back up to each disk as soon as it is connected
     Watch {
@@ -64,7 +64,7 @@ pub enum Command {
     /// Write the man pages into DIR
     #[command(hide = true)]
     GenMan { dir: PathBuf },
-    /// Totals, files by number of copies, disks, and what is at risk
+    /// Totals, files by number of copies, disks, what is at risk, and damaged copies met since a verify
     Status(StatusArgs),
     /// Mount the catalog read-only at MOUNTPOINT; returns once the mount is ready
     Mount(MountArgs),

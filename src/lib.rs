@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod complete;
 pub mod context;
+pub mod damaged;
 pub mod discover;
 pub mod disks;
 pub mod fs;

@@ -39,6 +39,9 @@ pub struct Status {
     pub next_disk: Option<String>,
     /// Disks holding objects that were never verified, or not for `VERIFY_EVERY_DAYS`.
     pub verify_due: Vec<String>,
+    /// Disks on which the mount or a restore met damaged copies since they were last
+    /// verified (`damaged`).
+    pub damaged: Vec<DamagedOn>,
     /// The disk asked about, and the protection left if it died.
     pub simulate_drop: Option<(String, Protection)>,
     /// Snapshots kept, and what content only they hold takes.
@@ -47,6 +50,16 @@ pub struct Status {
     pub mass_change: Option<crate::history::MassChange>,
     /// What to do next, most useful first.
     pub advice: Vec<String>,
+}
+
+/// Damaged copies met on one disk.
+#[derive(Debug, Serialize)]
+pub struct DamagedOn {
+    pub disk: String,
+    /// Files whose copy on the disk was found damaged (their paths, as read).
+    pub files: Vec<String>,
+    /// What found them: "mount", "restore".
+    pub found_by: Vec<String>,
 }
 
 /// History as `status` shows it.
@@ -61,9 +74,10 @@ pub struct HistoryState {
 }
 
 impl Status {
-    /// Files have fewer copies than they want (exit code 3).
+    /// Files have fewer copies than they want, or copies were found damaged (exit
+    /// code 3).
     pub fn needs_attention(&self) -> bool {
-        self.protection.below_wanted.0 > 0
+        self.protection.below_wanted.0 > 0 || !self.damaged.is_empty()
     }
 }
 
@@ -114,6 +128,7 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
         disks,
         next_disk,
         verify_due,
+        damaged: damaged_on(cat)?,
         simulate_drop,
         history,
         mass_change: crate::history::guard(cat)?,
@@ -121,6 +136,37 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
     };
     st.advice = advice(&st);
     Ok(st)
+}
+
+/// The damaged copies listed beside the catalog, by disk (as it is named now; disks
+/// since forgotten are left out).
+fn damaged_on(cat: &Catalog) -> Result<Vec<DamagedOn>> {
+    let disks = cat.disks()?;
+    let mut by_disk: Vec<DamagedOn> = Vec::new();
+    for d in crate::damaged::load(cat.path()) {
+        let Some(disk) = disks.iter().find(|r| r.uuid == d.disk_uuid) else {
+            continue;
+        };
+        let i = match by_disk.iter().position(|o| o.disk == disk.name) {
+            Some(i) => i,
+            None => {
+                by_disk.push(DamagedOn {
+                    disk: disk.name.clone(),
+                    files: Vec::new(),
+                    found_by: Vec::new(),
+                });
+                by_disk.len() - 1
+            }
+        };
+        let on = &mut by_disk[i];
+        if !on.files.contains(&d.path) {
+            on.files.push(d.path);
+        }
+        if !on.found_by.contains(&d.by) {
+            on.found_by.push(d.by);
+        }
+    }
+    Ok(by_disk)
 }
 
 /// Each registered disk, and what a backup to it would protect now: the planner's plan
@@ -171,6 +217,19 @@ fn disk_states(cat: &Catalog) -> Result<Vec<DiskState>> {
 
 fn advice(st: &Status) -> Vec<String> {
     let mut advice = Vec::new();
+    for d in &st.damaged {
+        let what = match d.files.as_slice() {
+            [one] => format!("a damaged copy of {one}"),
+            [first, ..] => format!("damaged copies of {} files ({first}, …)", d.files.len()),
+            [] => "damaged copies".to_string(),
+        };
+        advice.push(format!(
+            "disk {} holds {what}, found by {}: run `dsbfs verify {}` (it moves them to quarantine; the next backup copies them again)",
+            d.disk,
+            d.found_by.join(" and "),
+            d.disk
+        ));
+    }
     if let Some(m) = &st.mass_change {
         advice.push(m.describe());
     }

@@ -193,7 +193,8 @@ pub fn cores() -> usize {
 
 /// Alignment of the copy buffer: what `O_DIRECT` asks of buffers, offsets and lengths.
 pub const DIRECT_ALIGN: usize = 4096;
-const COPY_BUFFER: usize = 1 << 20;
+/// One checked block: readers of objects hand out a block at a time (`store::checked`).
+const COPY_BUFFER: usize = crate::store::BLOCK as usize;
 
 /// Runs `f` with this thread's 1 MiB copy buffer, aligned for `O_DIRECT`: copying many
 /// small files must not allocate (and fault in) a fresh megabyte for each.
@@ -248,6 +249,51 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     fsync_parent(path)
+}
+
+/// Whether every page of the first `len` bytes of `file` is in the page cache now,
+/// by `cachestat(2)` (Linux 6.5; it needs the caller to own the file, may write it, or
+/// be root). False when that cannot be told. Nothing is read.
+pub fn in_page_cache(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    /// cachestat's number, the same on every architecture (libc names it only on some).
+    const SYS_CACHESTAT: libc::c_long = 451;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Cachestat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    if len == 0 {
+        return true;
+    }
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as u64);
+    let range = Range { off: 0, len };
+    let mut stat = Cachestat::default();
+    // SAFETY: the kernel reads `range` and writes `stat`, both live and of the layout
+    // cachestat(2) defines; the descriptor is open for the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Cachestat,
+            0u32,
+        )
+    };
+    rc == 0 && stat.nr_cache >= len.div_ceil(page)
 }
 
 #[cfg(test)]
@@ -313,5 +359,15 @@ mod tests {
         let h = [0xabu8; 32];
         assert_eq!(parse_hash(&hex(&h)), Some(h));
         assert_eq!(parse_hash("zz"), None);
+    }
+
+    #[test]
+    fn a_file_just_written_is_in_the_page_cache_and_bytes_past_its_end_are_not() {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&vec![1u8; 100_000]).unwrap();
+        assert!(in_page_cache(&f, 100_000));
+        assert!(in_page_cache(&f, 0));
+        assert!(!in_page_cache(&f, 1 << 30));
     }
 }

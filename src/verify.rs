@@ -5,11 +5,14 @@
 //! Bad objects go to the disk's quarantine folder and lose their catalog record, so
 //! the planner makes the copy again elsewhere. Entries of the object store that are no
 //! object (strays) are named by path, and moved to quarantine too; they never stop the
-//! check of the rest of the disk.
+//! check of the rest of the disk. Objects whose block hashes the catalog lacks (backed
+//! up before they were recorded) get them, computed in the same read; and once the
+//! whole disk was checked, the damaged copies the mount or a restore listed for it
+//! (`damaged`) are taken off that list.
 
 use crate::catalog::Catalog;
 use crate::disks::Connected;
-use crate::store::Store;
+use crate::store::{BLOCK, Hash, Store};
 use crate::util::hex;
 use anyhow::Result;
 use indicatif::ProgressBar;
@@ -47,10 +50,13 @@ struct Item {
     hash: [u8; 32],
     recorded: Option<(i64, u64)>,
     on_disk: bool,
+    /// Its block hashes are to be computed and recorded.
+    wants_blocks: bool,
 }
 
 enum Finding {
-    Sound,
+    /// With the block hashes computed for it, if it wanted them.
+    Sound(Option<Vec<Hash>>),
     Missing,
     Damaged(String),
 }
@@ -69,7 +75,15 @@ pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Res
     };
     let listing = store.list()?;
     strays(store, &listing.strays, fix, &mut report);
-    let items = inventory(cat, &listing, id, cursor.as_deref())?;
+    let mut items = inventory(cat, &listing, id, cursor.as_deref())?;
+    if fix {
+        let listed = cat.objects_with_block_hashes()?;
+        for i in &mut items {
+            i.wants_blocks = i
+                .recorded
+                .is_some_and(|(oid, size)| size > BLOCK && !listed.contains(&oid));
+        }
+    }
     let pb = crate::util::progress_bar(
         items.iter().map(|i| i.recorded.map_or(0, |r| r.1)).sum(),
         "{spinner} verified {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -89,6 +103,9 @@ pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Res
     }
     pb.finish_and_clear();
     if fix {
+        if let Err(e) = crate::damaged::clear_disk(cat.path(), &disk.record.uuid) {
+            tracing::warn!("{e:#}");
+        }
         cat.set_verify_cursor(id, None)?;
         cat.update_disk(
             id,
@@ -135,6 +152,7 @@ fn inventory(
                 hash,
                 recorded: Some((oid, size)),
                 on_disk: false,
+                wants_blocks: false,
             },
         );
     }
@@ -147,6 +165,7 @@ fn inventory(
                 hash: *hash,
                 recorded: None,
                 on_disk: false,
+                wants_blocks: false,
             })
             .on_disk = true;
     }
@@ -169,9 +188,10 @@ fn check_chunk(store: &Store, chunk: &[Item], pb: &ProgressBar) -> Vec<Finding> 
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = chunk.get(i) else { break };
                     let finding = if item.on_disk {
+                        let size = item.recorded.map(|r| r.1);
                         store
-                            .fault(&item.hash, item.recorded.map(|r| r.1), &|n| pb.inc(n))
-                            .map_or(Finding::Sound, Finding::Damaged)
+                            .check(&item.hash, size, item.wants_blocks, &|n| pb.inc(n))
+                            .map_or_else(Finding::Damaged, Finding::Sound)
                     } else {
                         Finding::Missing
                     };
@@ -200,10 +220,15 @@ fn apply(
     r: &mut VerifyReport,
 ) -> Result<()> {
     match finding {
-        Finding::Sound => {
+        Finding::Sound(blocks) => {
             r.checked.0 += 1;
             match item.recorded {
-                Some((_, size)) => r.checked.1 += size,
+                Some((oid, size)) => {
+                    r.checked.1 += size;
+                    if let (true, Some(blocks)) = (fix, blocks) {
+                        cat.set_block_hashes(oid, &blocks)?;
+                    }
+                }
                 None => match cat.object_by_hash(&item.hash)? {
                     Some((oid, size)) => {
                         r.checked.1 += size;

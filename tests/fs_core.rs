@@ -171,10 +171,29 @@ fn read_to_end<B: Send + Sync + 'static>(
     Ok(out)
 }
 
+/// Opens the file at `path` and returns its handle.
+fn open_path(fs: &Fs, path: &str) -> u64 {
+    fs.open(node(fs, path).ino, libc::O_RDONLY, no_kernel)
+        .unwrap()
+        .fh()
+}
+
 /// Opens, reads whole and releases the file `ino`.
 fn read_file(fs: &Fs, ino: u64, chunk: u32) -> Result<Vec<u8>, FsError> {
     let fh = fs.open(ino, libc::O_RDONLY, no_kernel)?.fh();
     let read = read_to_end(fs, fh, chunk);
+    fs.release(fh);
+    read
+}
+
+/// Opens `ino` with `register` for passthrough, reads it whole and releases it.
+fn read_file_with<B: Send + Sync + 'static>(
+    fs: &Arc<Filesystem<B>>,
+    ino: u64,
+    register: impl FnOnce(&std::fs::File) -> std::io::Result<B>,
+) -> Result<Vec<u8>, FsError> {
+    let fh = fs.open(ino, libc::O_RDONLY, register)?.fh();
+    let read = read_to_end(fs, fh, CHUNK);
     fs.release(fh);
     read
 }
@@ -394,10 +413,7 @@ fn a_copy_that_fails_mid_file_is_continued_from_another_disk() {
     // Opened while only d1 is there, so the handle reads d1.
     unplug(&w, "d2");
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "big.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "big.bin");
     let reader = fs.reader(fh).unwrap();
     let mut buf = Vec::new();
     let first = fs.read(&reader, 0, CHUNK, &mut buf).unwrap().to_vec();
@@ -422,10 +438,7 @@ fn a_failing_copy_with_no_other_gives_eio_naming_the_disk_and_the_file() {
         &[("d1", None)],
     );
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "only.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "only.bin");
     truncate(&object_path(&w, "d1", &only), 1000);
     let e = read_to_end(&fs, fh, CHUNK).unwrap_err();
     assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
@@ -440,6 +453,142 @@ fn a_failing_copy_with_no_other_gives_eio_naming_the_disk_and_the_file() {
     assert_eq!(
         read_file(&fs, node(&fs, "other.txt").ino, CHUNK).unwrap(),
         b"still served"
+    );
+}
+
+/// Flips one bit of the byte at `at` in a copy, as bit rot would.
+fn rot(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x10], at).unwrap();
+}
+
+/// The disk a handle reads from now.
+fn disk_of<B: Send + Sync + 'static>(fs: &Arc<Filesystem<B>>, fh: u64) -> String {
+    match fs.reader(fh).unwrap() {
+        Reader::Open(of) => of.source().disk_name.clone(),
+        Reader::Empty => panic!("a file with content"),
+    }
+}
+
+#[test]
+fn a_rotten_block_of_the_only_copy_is_eio_naming_the_disk_and_the_file_and_the_rest_reads() {
+    let big = content(11, (3 << 20) + 700);
+    let small = content(12, 9000);
+    let w = world(
+        |src| {
+            write(src.join("big.bin"), &big);
+            write(src.join("small.txt"), &small);
+        },
+        &[("d1", None)],
+    );
+    rot(&object_path(&w, "d1", &big), (1 << 20) + 4321);
+    rot(&object_path(&w, "d1", &small), 5);
+    let fs = core(&w);
+    let fh = open_path(&fs, "big.bin");
+    let reader = fs.reader(fh).unwrap();
+    let mut buf = Vec::new();
+    // The blocks before and after the rotten one read right; a read touching it fails.
+    assert!(fs.read(&reader, 0, CHUNK, &mut buf).unwrap() == &big[..CHUNK as usize]);
+    let tail = fs
+        .read(&reader, 2 << 20, 1 << 20, &mut buf)
+        .unwrap()
+        .to_vec();
+    assert!(tail == big[2 << 20..3 << 20]);
+    for (offset, size) in [((1 << 20) + 4096, 4096), ((1 << 20) - 10, 20), (0, 4 << 20)] {
+        let e = fs.read(&reader, offset, size, &mut buf).unwrap_err();
+        assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
+        assert!(
+            e.message
+                .starts_with("reading /big.bin from disk d1 failed (its block 1, at byte 1048576, does not match its hash")
+                && e.message.contains("`dsbfs verify d1`")
+                && e.message.ends_with("and no other connected disk holds it"),
+            "{e}"
+        );
+    }
+    let end = fs.read(&reader, 3 << 20, CHUNK, &mut buf).unwrap().to_vec();
+    assert!(end == big[3 << 20..]);
+    fs.release(fh);
+    // A file of one block is checked against its own hash.
+    let e = read_file(&fs, node(&fs, "small.txt").ino, CHUNK).unwrap_err();
+    assert_eq!(e.errno, libc::EIO, "{e}");
+    assert!(e.message.contains("/small.txt from disk d1"), "{e}");
+    // Listed beside the catalog for `status`, once per copy.
+    let listed = dsbfs::damaged::load(&w.catalog);
+    let paths: Vec<&str> = listed.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["/big.bin", "/small.txt"]);
+    assert!(listed.iter().all(|d| d.disk == "d1" && d.by == "mount"));
+}
+
+#[test]
+fn a_rotten_copy_is_replaced_by_a_good_one_and_the_next_open_starts_with_the_good_one() {
+    let big = content(13, (2 << 20) + 5);
+    let w = world(
+        |src| write(src.join("big.bin"), &big),
+        &[("d1", None), ("d2", None)],
+    );
+    rot(&object_path(&w, "d1", &big), (1 << 20) + 1);
+    let fs = core(&w);
+    let ino = node(&fs, "big.bin").ino;
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    assert_eq!(disk_of(&fs, fh), "d1", "disks are tried by name");
+    assert!(read_to_end(&fs, fh, CHUNK).unwrap() == big);
+    assert_eq!(disk_of(&fs, fh), "d2");
+    fs.release(fh);
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    assert_eq!(disk_of(&fs, fh), "d2", "the damaged copy comes last");
+    assert!(read_to_end(&fs, fh, 1 << 20).unwrap() == big);
+    fs.release(fh);
+    // With the good copy gone (another mount), the damaged one still serves its good
+    // blocks.
+    unplug(&w, "d2");
+    let fs = core(&w);
+    let fh = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap().fh();
+    let reader = fs.reader(fh).unwrap();
+    let mut buf = Vec::new();
+    assert!(fs.read(&reader, 0, 1 << 20, &mut buf).unwrap() == &big[..1 << 20]);
+    assert_eq!(
+        fs.read(&reader, 1 << 20, 10, &mut buf).unwrap_err().errno,
+        libc::EIO
+    );
+    fs.release(fh);
+}
+
+#[test]
+fn a_file_without_recorded_block_hashes_is_checked_whole_when_opened() {
+    let big = content(14, (2 << 20) + 77);
+    let w = world(|src| write(src.join("big.bin"), &big), &[("d1", None)]);
+    let blocks: i64 = read_only(&w.catalog)
+        .unwrap()
+        .query_row(
+            "SELECT length(hashes) / 32 FROM object_blocks JOIN objects o ON o.id = object WHERE o.size = ?1",
+            [big.len() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(blocks, 3, "backup records a hash per MiB");
+    // As an older backup left it: no block hashes.
+    craft(&w, "DELETE FROM object_blocks");
+    let fs = core(&w);
+    let ino = node(&fs, "big.bin").ino;
+    assert!(read_file(&fs, ino, CHUNK).unwrap() == big);
+    // Damage found at the next mount's first open: nothing of the file is served.
+    rot(&object_path(&w, "d1", &big), 3);
+    let fs = core(&w);
+    let e = fs.open(ino, libc::O_RDONLY, no_kernel).unwrap_err();
+    assert_eq!((e.errno, e.level), (libc::EIO, Level::Error), "{e}");
+    assert!(
+        e.message.starts_with(
+            "reading /big.bin from disk d1 failed (its content does not match its hash"
+        ) && e.message.ends_with("and no other connected disk holds it"),
+        "{e}"
     );
 }
 
@@ -528,10 +677,7 @@ fn a_disk_is_let_go_once_idle() {
         &[("d1", None)],
     );
     let fs = core(&w);
-    let fh = fs
-        .open(node(&fs, "a.bin").ino, libc::O_RDONLY, no_kernel)
-        .unwrap()
-        .fh();
+    let fh = open_path(&fs, "a.bin");
     read_to_end(&fs, fh, CHUNK).unwrap();
     assert!(fds_below(&w.path("d1")) > 0);
     fs.release(fh);
@@ -554,7 +700,8 @@ fn a_disk_is_let_go_once_idle() {
 // ---- Passthrough: the core decides, the kernel's backing file is made once per inode ----
 
 #[test]
-fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
+fn passthrough_is_for_copies_checked_whole_with_one_backing_file_per_inode_and_falls_back_when_refused()
+ {
     let w = world(
         |src| {
             write(src.join("a.bin"), content(1, 4000));
@@ -567,11 +714,25 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     let made = AtomicU32::new(0);
     let make = |_: &std::fs::File| Ok(made.fetch_add(1, Ordering::SeqCst) + 1);
     let a = node(&fs, "a.bin").ino;
+    // Not checked in this mount yet: read through the core, which checks it.
+    let Opened::Plain(fh) = fs.open(a, libc::O_RDONLY, make).unwrap() else {
+        panic!("a copy not checked in this mount is read through the core");
+    };
+    // Checked whole now, but a handle of the inode reads through the core: the kernel
+    // refuses to mix the two on one inode.
+    assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap(), content(1, 4000));
+    assert!(matches!(
+        fs.open(a, libc::O_RDONLY, make).unwrap(),
+        Opened::Plain(other) if other != fh
+    ));
+    fs.release(fh);
+    fs.release(fh + 1);
+    assert_eq!(made.load(Ordering::SeqCst), 0);
     let (Opened::Backing(fh1, b1), Opened::Backing(fh2, b2)) = (
         fs.open(a, libc::O_RDONLY, make).unwrap(),
         fs.open(a, libc::O_RDONLY, make).unwrap(),
     ) else {
-        panic!("passthrough is on: opens are passed through");
+        panic!("passthrough is on and the copy was checked: opens are passed through");
     };
     assert!(fh1 != fh2 && Arc::ptr_eq(&b1, &b2));
     assert_eq!(made.load(Ordering::SeqCst), 1);
@@ -582,11 +743,14 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     assert!(matches!(fs.open(a, libc::O_RDONLY, make).unwrap(), Opened::Backing(_, b) if *b == 2));
     // A kernel that cannot back this file: read through the core, passthrough stays on.
     let b = node(&fs, "b.bin").ino;
+    let ask = |_: &std::fs::File| -> std::io::Result<u32> { panic!("asked for a backing file") };
+    assert_eq!(read_file_with(&fs, b, ask).unwrap(), content(2, 4000));
     let einval = |_: &std::fs::File| Err(std::io::Error::from_raw_os_error(libc::EINVAL));
     let Opened::Plain(fh) = fs.open(b, libc::O_RDONLY, einval).unwrap() else {
         panic!("a refused backing file falls back to plain reads");
     };
     assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap(), content(2, 4000));
+    fs.release(fh);
     let Opened::Backing(fh, backing) = fs.open(b, libc::O_RDONLY, make).unwrap() else {
         panic!("passthrough stays on after a file it could not back");
     };
@@ -594,15 +758,33 @@ fn passthrough_shares_one_backing_file_per_inode_and_falls_back_when_refused() {
     drop(backing);
     // Not permitted (not root): off for good, the kernel is not asked again.
     let eperm = |_: &std::fs::File| Err(std::io::Error::from_raw_os_error(libc::EPERM));
-    assert!(matches!(
-        fs.open(b, libc::O_RDONLY, eperm).unwrap(),
-        Opened::Plain(_)
-    ));
-    let ask = |_: &std::fs::File| -> std::io::Result<u32> { panic!("asked again") };
+    let Opened::Plain(fh) = fs.open(b, libc::O_RDONLY, eperm).unwrap() else {
+        panic!("not permitted: plain reads");
+    };
+    fs.release(fh);
     assert!(matches!(
         fs.open(b, libc::O_RDONLY, ask).unwrap(),
         Opened::Plain(_)
     ));
+}
+
+#[test]
+fn a_copy_changed_since_it_was_checked_is_read_through_the_core_again() {
+    let a = content(3, (1 << 20) + 100);
+    let w = world(|src| write(src.join("a.bin"), &a), &[("d1", None)]);
+    let fs: Arc<Filesystem<u32>> = core_with(&w, settings(false, true));
+    fs.enable_passthrough(true);
+    let ino = node(&fs, "a.bin").ino;
+    let never = |_: &std::fs::File| -> std::io::Result<u32> { panic!("not checked") };
+    assert!(read_file_with(&fs, ino, never).unwrap() == a);
+    std::thread::sleep(Duration::from_millis(20));
+    // Written to since it was checked (its ctime moved): checked again, block by block.
+    rot(&object_path(&w, "d1", &a), 10);
+    let Opened::Plain(fh) = fs.open(ino, libc::O_RDONLY, never).unwrap() else {
+        panic!("a copy changed since it was checked is not passed through");
+    };
+    assert_eq!(read_to_end(&fs, fh, CHUNK).unwrap_err().errno, libc::EIO);
+    fs.release(fh);
 }
 
 // ---- Catalogs from someone else ----

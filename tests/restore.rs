@@ -169,6 +169,23 @@ fn a_corrupt_object_fails_loudly_and_another_disk_is_used() {
         std::fs::read(dest.join("big.bin")).unwrap(),
         std::fs::read(w.path("src/big.bin")).unwrap()
     );
+    // `status` says to verify the disk that gave the bad copy, until it is verified.
+    let advice = |w: &World| {
+        let out = w.run(["status"]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = advice(&w);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains(
+            "next: disk a holds a damaged copy of /big.bin, found by restore: run `dsbfs verify a`"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("disk b holds"), "{text}");
 
     // With only the bad copy connected, nothing corrupt lands under the final name.
     unplug(&w, "b");
@@ -181,6 +198,59 @@ fn a_corrupt_object_fails_loudly_and_another_disk_is_used() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    plug(&w, "b");
+    w.expect(3, ["verify", "a", "-q"]);
+    let (_, text) = advice(&w);
+    assert!(
+        !text.contains("damaged"),
+        "verify took it off the list: {text}"
+    );
+}
+
+/// The block hashes the catalog records for the object of `vpath`.
+fn block_hashes(w: &World, vpath: &str) -> Option<Vec<u8>> {
+    let hash = w.json(["where", vpath, "--json"])[0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    read_only(&w.catalog)
+        .unwrap()
+        .query_row(
+            "SELECT b.hashes FROM object_blocks b JOIN objects o ON o.id = b.object WHERE hex(o.hash) = upper(?1)",
+            [&hash],
+            |r| r.get(0),
+        )
+        .ok()
+}
+
+#[test]
+fn backup_records_a_hash_per_mebibyte_and_verify_fills_in_missing_ones() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let big = std::fs::read(w.path("src/big.bin")).unwrap();
+    assert!(big.len() > 1 << 20, "the tree has a file of several blocks");
+    let want: Vec<u8> = big
+        .chunks(1 << 20)
+        .flat_map(dsbfs::store::checked::block_hash)
+        .collect();
+    assert_eq!(block_hashes(&w, "/big.bin"), Some(want.clone()));
+    // Files of one block need none: their own hash is their block's.
+    assert_eq!(block_hashes(&w, "/photos/2001/img001.jpg"), None);
+    // A catalog from before block hashes: verify computes and records them.
+    rusqlite::Connection::open(&w.catalog)
+        .unwrap()
+        .execute("DELETE FROM object_blocks", [])
+        .unwrap();
+    w.ok(["verify", "a", "--check", "-q"]);
+    assert_eq!(
+        block_hashes(&w, "/big.bin"),
+        None,
+        "--check changes nothing"
+    );
+    w.ok(["verify", "a", "-q"]);
+    assert_eq!(block_hashes(&w, "/big.bin"), Some(want));
 }
 
 #[test]

@@ -268,8 +268,16 @@ impl Catalog {
         )? as u64)
     }
 
-    /// Forgets contents that no version uses and no disk holds.
+    /// Forgets contents that no version uses and no disk holds, with their block
+    /// hashes (also where foreign keys are not enforced: a new object must never find
+    /// the hashes of a forgotten one under its id).
     pub fn forget_unused_objects(&self) -> Result<u64> {
+        self.conn.execute(
+            "DELETE FROM object_blocks WHERE object IN (SELECT id FROM objects
+             WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.object = objects.id)
+             AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.object = objects.id))",
+            [],
+        )?;
         Ok(self.conn.execute(
             "DELETE FROM objects WHERE id NOT IN (SELECT object FROM versions WHERE object IS NOT NULL)
              AND NOT EXISTS (SELECT 1 FROM copies c WHERE c.object = objects.id)",

@@ -2,6 +2,7 @@
 //! every object and which disk holds which object. This module is the only place
 //! that speaks SQL.
 
+mod blocks;
 mod disks;
 pub mod history;
 mod placement;

@@ -142,6 +142,15 @@ const MIGRATIONS: &[&str] = &[
      DROP TABLE versions;
      ALTER TABLE versions_compact RENAME TO versions;
      CREATE INDEX versions_links ON versions(object, dev, ino) WHERE nlink > 1;",
+    // 5: the hash (BLAKE3) of each block of every object of more than one block, so that
+    // any part of a file can be checked when it is read (an object of one block is
+    // checked against its own SHA-256). Recorded by backup (from the bytes it writes)
+    // and verify.
+    "CREATE TABLE object_blocks(
+        object INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,
+        block_size INTEGER NOT NULL,     -- bytes per block (1 MiB); the last may be shorter
+        hashes BLOB NOT NULL             -- the 32-byte BLAKE3 hash of each block, in order
+     );",
 ];
 
 /// The format this build writes.

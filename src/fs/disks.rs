@@ -4,14 +4,15 @@
 //! and a miss looks for the disk again, so a disk plugged in after mounting is used
 //! by the next `open()`; stores unused for a moment are closed, so that the disk can be
 //! unmounted. A disk that failed a read is tried last until it is found
-//! anew (remounted, so with another device or inode).
+//! anew (remounted, so with another device or inode), and a copy found damaged is
+//! tried after every other copy of its object for the rest of the mount.
 
 use crate::catalog::DiskRecord;
 use crate::catalog::view::ObjectRef;
 use crate::disks::locate;
 use crate::mounts::mounts;
 use crate::store::Store;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -47,6 +48,7 @@ impl Located {
 }
 
 /// An opened copy of an object.
+#[derive(Debug)]
 pub struct Copy {
     pub disk: i64,
     pub disk_name: String,
@@ -61,6 +63,8 @@ pub struct Disks {
     extra_roots: Vec<PathBuf>,
     stores: Mutex<HashMap<i64, Arc<Located>>>,
     failed: Mutex<HashMap<i64, DirId>>,
+    /// Copies found damaged, as (disk, object).
+    damaged: Mutex<HashSet<(i64, i64)>>,
 }
 
 impl Disks {
@@ -69,25 +73,40 @@ impl Disks {
             extra_roots,
             stores: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            damaged: Mutex::new(HashSet::new()),
         }
     }
 
     /// Opens a copy of `obj` from one of `holders` (minus `exclude`), or None when no
-    /// connected disk has a good one.
+    /// connected disk has a good one. Copies found damaged come last: their other
+    /// blocks are still better than nothing.
     pub fn open_copy(
         &self,
         holders: &[DiskRecord],
         obj: &ObjectRef,
         exclude: &[i64],
     ) -> Option<Copy> {
-        let wanted: Vec<&DiskRecord> = holders
-            .iter()
-            .filter(|d| !exclude.contains(&d.id))
-            .collect();
+        let (damaged, sound): (Vec<&DiskRecord>, Vec<&DiskRecord>) = {
+            let known = self.damaged.lock().unwrap();
+            holders
+                .iter()
+                .filter(|d| !exclude.contains(&d.id))
+                .partition(|d| known.contains(&(d.id, obj.id)))
+        };
+        self.open_among(&sound, obj)
+            .or_else(|| self.open_among(&damaged, obj))
+    }
+
+    /// Records that the copy of `object` on `disk` is damaged; whether that is news.
+    pub fn mark_damaged(&self, disk: i64, object: i64) -> bool {
+        self.damaged.lock().unwrap().insert((disk, object))
+    }
+
+    fn open_among(&self, wanted: &[&DiskRecord], obj: &ObjectRef) -> Option<Copy> {
         let mut suspects = Vec::new();
         let mut unknown = Vec::new();
         // Disks located before and still where they were: no mount table needed.
-        for d in &wanted {
+        for d in wanted {
             match self.cached(d.id) {
                 Some(loc) if self.is_failed(d.id, loc.id) => suspects.push((*d, loc)),
                 Some(loc) => {

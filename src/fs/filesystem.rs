@@ -1,20 +1,24 @@
 //! The filesystem the mount shows, as values and errors. The tree (lookup, getattr,
 //! readdir, readlink, statfs, xattrs) is answered from the catalog alone; only `open`
 //! of a file with content looks for a disk, and `read` reads the copy it found, going
-//! on from another connected copy when that one fails. Nothing here knows the kernel:
+//! on from another connected copy when that one fails. Every byte `read` returns was
+//! checked against the catalog's hashes (`store::checked`); a damaged copy is a failing
+//! one, and is listed beside the catalog for `status`. Nothing here knows the kernel:
 //! the adapter (`fuse`) answers requests with what these return, decides which thread
 //! runs them, and logs the errors.
 
 use super::access::{access_allowed, valid_name};
 use super::ahead::{self, Ahead, Sibling};
+use super::checks::Checks;
 use super::disks::{Copy, Disks};
 use super::error::FsError;
-use super::handles::{EMPTY_FH, Handles, OpenFile, Source, read_object};
+use super::handles::{EMPTY_FH, Handles, OpenFile, Registered, Source, pieces};
 use super::idle::{Closer, IDLE};
 use super::view::View;
 use super::work::DiskWork;
 use crate::catalog::view::{Node, ObjectRef};
 use crate::catalog::{DiskRecord, Kind};
+use crate::store::checked::{BLOCK, BlockHashes, Expected, Fault, check_whole};
 use lru::LruCache;
 use std::fs::File;
 use std::num::NonZeroUsize;
@@ -59,6 +63,9 @@ pub struct Filesystem<B> {
     work: DiskWork,
     ahead: Ahead,
     closer: Arc<Closer>,
+    checks: Checks,
+    /// Whether a failure to list a damaged copy beside the catalog was logged.
+    damage_unlisted: AtomicBool,
 }
 
 /// What an open gives the kernel.
@@ -96,9 +103,14 @@ enum Content {
 }
 
 impl Opening {
-    /// Whether finishing it may wait for disks (then it belongs on a disk thread).
+    /// Whether finishing it may wait for disks (then it belongs on a disk thread): a
+    /// copy to find, or one of several blocks that may have to be checked whole.
     pub fn waits_for_disk(&self) -> bool {
-        matches!(self.content, Content::Find(_))
+        match &self.content {
+            Content::Empty => false,
+            Content::Ready(obj, _) => obj.size > BLOCK,
+            Content::Find(_) => true,
+        }
     }
 }
 
@@ -156,6 +168,8 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
             work: DiskWork::start(disk_threads),
             ahead: Ahead::default(),
             closer: Arc::default(),
+            checks: Checks::default(),
+            damage_unlisted: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&fs);
         fs.closer.start(move || {
@@ -396,8 +410,9 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
         Ok(Opening { node, content })
     }
 
-    /// The rest of an open: finds a connected copy (unless one was opened ahead) and
-    /// makes a handle for it. ENOMEDIUM when no connected disk holds one.
+    /// The rest of an open: finds a connected copy (unless one was opened ahead), gets
+    /// what its blocks are checked against, and makes a handle for it. ENOMEDIUM when
+    /// no connected disk holds one, EIO when none holds a good one.
     pub fn finish_open(
         &self,
         opening: Opening,
@@ -415,7 +430,8 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
                 }
             }
         };
-        Ok(self.handle_for(&node, obj, copy, register))
+        let (blocks, copy) = self.block_hashes(&node, &obj, copy)?;
+        Ok(self.handle_for(&node, obj, blocks, copy, register))
     }
 
     /// What a read of handle `fh` reads; EBADF for a handle not open.
@@ -430,10 +446,11 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
     }
 
     /// Up to `size` bytes of the file at `offset` (fewer only at its end), read into
-    /// `buf`. When the handle's copy fails, the read goes on from another connected
-    /// copy at the same offset; EIO when there is none. This is the one place file
-    /// content leaves the filesystem: a check of each block against a recorded hash
-    /// belongs between reading a copy and returning its bytes.
+    /// `buf`. This is the one place file content leaves the filesystem: it is served
+    /// from whole blocks checked against their hashes (read once for the reads that
+    /// fall in them, and ahead of a reader going through the file). When the handle's
+    /// copy fails or a block of it does not match, the read goes on from another
+    /// connected copy at the same offset; EIO when there is none.
     pub fn read<'b>(
         &self,
         reader: &Reader<B>,
@@ -441,17 +458,30 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
         size: u32,
         buf: &'b mut Vec<u8>,
     ) -> Result<&'b [u8], FsError> {
+        buf.clear();
         let Reader::Open(of) = reader else {
-            buf.clear();
             return Ok(buf);
         };
-        loop {
-            let src = of.source();
-            match read_object(&src.file, of.object.size, offset, size, buf) {
-                Ok(n) => return Ok(&buf[..n]),
-                Err(e) => self.fail_over(of, &src, e)?,
+        let wanted: Vec<_> = pieces(of.object.size, offset, size).collect();
+        if let (Some((first, _)), Some((last, _))) = (wanted.first(), wanted.last()) {
+            for i in of.claim_ahead(*first, *last) {
+                let of = of.clone();
+                self.work.run_ahead(move || of.read_ahead(i));
             }
         }
+        for (i, range) in wanted {
+            let block = loop {
+                match of.block(i) {
+                    Ok(b) => break b,
+                    Err((src, fault)) => self.fail_over(of, &src, fault)?,
+                }
+            };
+            buf.extend_from_slice(&block[range]);
+        }
+        if let Some(src) = of.whole_checked() {
+            self.checks.note_whole(of.object.id, &src);
+        }
+        Ok(buf)
     }
 
     /// Forgets handle `fh` (with passthrough, the inode's backing file closes with
@@ -484,6 +514,125 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
             )));
         }
         Ok(Some(obj))
+    }
+
+    /// What each block of `obj` is checked against: the hashes the catalog records
+    /// (for one block, the object's own), those computed for it earlier in this mount,
+    /// or those of `copy` checked whole now (a copy of an object backed up before block
+    /// hashes were recorded). A copy that fails that check is replaced by another,
+    /// which is returned.
+    fn block_hashes(
+        &self,
+        node: &Node,
+        obj: &ObjectRef,
+        copy: Copy,
+    ) -> Result<(BlockHashes, Copy), FsError> {
+        let recorded = if obj.size > BLOCK {
+            self.view
+                .conn()
+                .and_then(|c| c.block_hashes(obj.id))
+                .map_err(|e| FsError::catalog("reading the catalog", e))?
+        } else {
+            None
+        };
+        let expected = Expected::new(obj.hash, obj.size, recorded);
+        if let Some(b) = expected
+            .blocks
+            .clone()
+            .or_else(|| self.checks.computed(obj.id))
+        {
+            return Ok((b, copy));
+        }
+        let mut copy = copy;
+        let mut failed = Vec::new();
+        loop {
+            let fault = match check_whole(&copy.file, &expected, &|_| {}) {
+                Ok(b) => {
+                    self.checks.keep_computed(obj.id, b.clone());
+                    self.checks.note_whole(obj.id, &copy);
+                    return Ok((b, copy));
+                }
+                Err(fault) => fault,
+            };
+            let why = self.copy_failed((node.ino, node.entry), obj, &copy, &fault);
+            failed.push(copy.disk);
+            let holders = self.holders(obj)?;
+            match self.copy_from(&holders, obj, &failed) {
+                Some(c) => {
+                    tracing::warn!(
+                        "{}: {why}; continuing from disk {}",
+                        self.settings.label,
+                        c.disk_name
+                    );
+                    copy = c;
+                }
+                None => {
+                    return Err(FsError::io(format!(
+                        "{why} and no other connected disk holds it"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Takes note that `copy` of `obj` (the content of `entry`) failed with `fault`: a
+    /// disk that failed is tried last, a damaged copy is tried after every other one
+    /// and listed for `status`. Returns what failed, for the log.
+    fn copy_failed(
+        &self,
+        (ino, entry): (u64, i64),
+        obj: &ObjectRef,
+        copy: &Copy,
+        fault: &Fault,
+    ) -> String {
+        let path = self.view.path_of(ino, entry);
+        let advice = match fault {
+            Fault::Io(e) => {
+                self.disks.mark_failed(copy, e);
+                String::new()
+            }
+            _ => {
+                if self.disks.mark_damaged(copy.disk, obj.id) {
+                    self.list_damaged(&path, obj, copy, fault);
+                }
+                format!(
+                    ": the copy is damaged, `dsbfs verify {}` checks the disk",
+                    copy.disk_name
+                )
+            }
+        };
+        format!(
+            "reading {path} from disk {} failed ({fault}{advice})",
+            copy.disk_name
+        )
+    }
+
+    /// Lists a damaged copy beside the catalog, where `status` finds it (the mount
+    /// never writes the catalog itself).
+    fn list_damaged(&self, path: &str, obj: &ObjectRef, copy: &Copy, fault: &Fault) {
+        let uuid = self
+            .holders(obj)
+            .ok()
+            .and_then(|h| h.into_iter().find(|d| d.id == copy.disk))
+            .map(|d| d.uuid)
+            .unwrap_or_default();
+        let damaged = crate::damaged::Damaged {
+            disk: copy.disk_name.clone(),
+            disk_uuid: uuid,
+            object: crate::util::hex(&obj.hash),
+            path: path.to_string(),
+            found: crate::util::now(),
+            by: "mount".into(),
+            why: fault.to_string(),
+        };
+        if let Err(e) = crate::damaged::record(self.view.path(), &damaged)
+            && !self.damage_unlisted.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "{}: {e:#}: `dsbfs status` will not know of damaged copies the mount finds; the log names them",
+                self.settings.label
+            );
+        }
     }
 
     /// The disks the catalog says hold `obj`.
@@ -530,77 +679,54 @@ impl<B: Send + Sync + 'static> Filesystem<B> {
         FsError::offline(&path, &names, due)
     }
 
-    /// Makes a handle that reads `copy`, handing the copy to the kernel where it can
-    /// read it itself.
+    /// Makes a handle that reads `copy`, checking its `blocks`. The kernel reads the
+    /// copy itself (passthrough) only where it may (see `checks`).
     fn handle_for(
         &self,
         node: &Node,
         obj: ObjectRef,
+        blocks: BlockHashes,
         copy: Copy,
         register: impl FnOnce(&File) -> std::io::Result<B>,
     ) -> Opened<B> {
         let source: Source = Arc::new(copy);
-        if self.passthrough.load(Ordering::Relaxed) {
-            match self
-                .handles
-                .backing_for(node.ino, || register(&source.file))
-            {
-                Ok(backing) => {
-                    tracing::debug!(
-                        "open {}: disk {}, passthrough",
-                        self.view.path_of(node.ino, node.entry),
-                        source.disk_name
-                    );
-                    let fh = self.handles.insert(OpenFile::new(
-                        node.ino,
-                        node.entry,
-                        obj,
-                        source,
-                        Some(backing.clone()),
-                    ));
-                    return Opened::Backing(fh, backing);
-                }
-                Err(e) => {
-                    // Not permitted (not root) or not possible for this disk's filesystem.
-                    if e.raw_os_error() == Some(libc::EPERM) {
-                        self.passthrough.store(false, Ordering::Relaxed);
-                    }
-                    if !self.passthrough_refused.swap(true, Ordering::Relaxed) {
-                        tracing::info!(
-                            "{}: the kernel refused to read disk {} directly ({e}); dsbfs reads it",
-                            self.settings.label,
-                            source.disk_name
-                        );
-                    }
-                }
+        let passthrough = self.passthrough.load(Ordering::Relaxed);
+        let may_pass = passthrough && self.checks.passable(obj.id, &source, obj.size);
+        let file = OpenFile::new(node.ino, node.entry, obj, blocks, source.clone());
+        let (registered, refused) = self
+            .handles
+            .register(file, may_pass, || register(&source.file));
+        if let Some(e) = refused {
+            // Not permitted (not root) or not possible for this disk's filesystem.
+            if e.raw_os_error() == Some(libc::EPERM) {
+                self.passthrough.store(false, Ordering::Relaxed);
+            }
+            if !self.passthrough_refused.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    "{}: the kernel refused to read disk {} directly ({e}); dsbfs reads it",
+                    self.settings.label,
+                    source.disk_name
+                );
             }
         }
-        tracing::debug!(
-            "open {}: disk {}",
-            self.view.path_of(node.ino, node.entry),
-            source.disk_name
-        );
-        Opened::Plain(
-            self.handles
-                .insert(OpenFile::new(node.ino, node.entry, obj, source, None)),
-        )
+        let path = || self.view.path_of(node.ino, node.entry);
+        match registered {
+            Registered::Backing(fh, backing) => {
+                tracing::debug!("open {}: disk {}, passthrough", path(), source.disk_name);
+                Opened::Backing(fh, backing)
+            }
+            Registered::Plain(fh) => {
+                tracing::debug!("open {}: disk {}", path(), source.disk_name);
+                Opened::Plain(fh)
+            }
+        }
     }
 
-    /// After `src` failed a read of `of` with `err`: switches `of` to another
+    /// After `src` failed a read of `of` with `fault`: switches `of` to another
     /// connected copy, or fails with EIO naming the disk and the file.
-    fn fail_over(
-        &self,
-        of: &OpenFile<B>,
-        src: &Source,
-        err: std::io::Error,
-    ) -> Result<(), FsError> {
-        // A copy that ends early was changed under us; the disk itself answered.
-        if err.kind() != std::io::ErrorKind::UnexpectedEof {
-            self.disks.mark_failed(src, &err);
-        }
+    fn fail_over(&self, of: &OpenFile<B>, src: &Source, fault: Fault) -> Result<(), FsError> {
+        let failed = self.copy_failed((of.ino, of.entry), &of.object, src, &fault);
         let exclude = of.note_failure(src.disk);
-        let path = self.view.path_of(of.ino, of.entry);
-        let failed = format!("reading {path} from disk {} failed ({err})", src.disk_name);
         let holders = self.holders(&of.object).map_err(|e| {
             FsError::io(format!(
                 "{failed}, and no other disk can be looked for: {}",

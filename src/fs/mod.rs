@@ -11,7 +11,10 @@
 //! - `view`: the scan being shown, connection pool and node cache
 //! - `read_ahead`: which folders to list ahead of a walk, and when to stop
 //! - `disks`: finding a connected copy of an object, and noticing disks come and go
-//! - `handles`: open files and reads that detect a failing copy
+//! - `handles`: open files, reads served from checked blocks, and reads that detect a
+//!   failing copy
+//! - `checks`: block hashes computed and copies checked whole in this mount (which
+//!   the kernel may then read itself)
 //! - `work`: the disk threads, requests first and work ahead capped
 //! - `ahead`: opening the next files of a folder ahead of a reader that walks it
 //! - `idle`: closing what the mount opened on a disk once unused, so it can be unmounted
@@ -20,6 +23,7 @@
 pub mod access;
 pub mod ahead;
 pub mod attr;
+pub mod checks;
 pub mod disks;
 pub mod error;
 pub mod filesystem;

@@ -2,10 +2,15 @@
 //! already has, else copied from the first connected disk whose copy hashes right, under
 //! a temporary name. Workers touch only files (never the catalog) and close every file
 //! before they report it, so nothing they queue holds a descriptor.
+//!
+//! Copies are read through `store::ObjectReader`, the checked reader the mount uses. A
+//! restore checks each object whole, not block by block: what it writes stays under a
+//! temporary name until the check passed, so nobody reads an unchecked byte, and one
+//! hash per byte keeps it as fast as copying (block hashes would be a second).
 
 use super::{Dirs, Shared, Temporary, split, timespec};
 use crate::catalog::VersionRow;
-use crate::store::{DiskError, copy_hashing, create_for_copy};
+use crate::store::{DiskError, Expected, Fault, ObjectReader, create_for_copy, hash_reader};
 use crate::util::{display_bytes, open_beneath};
 use anyhow::Result;
 use nix::fcntl::{AtFlags, OFlag};
@@ -115,7 +120,7 @@ impl Shared<'_> {
             let Some(conn) = self.stores.get(&d.id) else {
                 continue;
             };
-            let Ok(mut src) = conn.store.open_object(hash) else {
+            let Ok(src) = conn.store.open_object(hash) else {
                 notes.push(Note::Corrupt(format!(
                     "{vpath}: object missing on disk {}",
                     d.name
@@ -129,28 +134,47 @@ impl Shared<'_> {
                 0o600,
                 job.v.attr.size,
             )?;
-            match out.fill(&mut src, &|n| self.pb.inc(n)) {
-                Ok((digest, n)) if digest == *hash && n == job.v.attr.size => {
-                    return Ok(Some(out.file));
-                }
-                Ok(_) => {
-                    let msg = format!(
-                        "{vpath}: the copy on disk {} is corrupt (run `dsbfs verify {}`); trying another disk",
-                        d.name, d.name
-                    );
-                    tracing::error!("{msg}");
-                    notes.push(Note::Corrupt(msg));
-                }
+            let expected = Expected::new(*hash, job.v.attr.size, None);
+            let mut reader = ObjectReader::new(&src, &expected, false);
+            let copied = out.write_from(&mut |buf| {
+                let n = reader.next(buf)?;
+                self.pb.inc(n as u64);
+                Ok(n)
+            });
+            match copied {
+                Ok(_) => return Ok(Some(out.file)),
                 // Writing below DEST failed: another disk would not help.
                 Err(e) if e.downcast_ref::<DiskError>().is_some() => {
                     discard(dir, tmp);
                     return Err(e.context("cannot write the restored file"));
                 }
-                Err(e) => {
-                    let msg = format!("{vpath}: reading disk {} failed: {e:#}", d.name);
-                    tracing::warn!("{msg}");
-                    notes.push(Note::Error(msg));
-                }
+                Err(e) => match e.downcast_ref::<Fault>() {
+                    Some(fault) if fault.is_damage() => {
+                        let msg = format!(
+                            "{vpath}: the copy on disk {} is corrupt ({fault}; run `dsbfs verify {}`); trying another disk",
+                            d.name, d.name
+                        );
+                        tracing::error!("{msg}");
+                        notes.push(Note::Corrupt(msg));
+                        let damaged = crate::damaged::Damaged {
+                            disk: d.name.clone(),
+                            disk_uuid: d.uuid.clone(),
+                            object: crate::util::hex(hash),
+                            path: vpath.to_string(),
+                            found: crate::util::now(),
+                            by: "restore".into(),
+                            why: fault.to_string(),
+                        };
+                        if let Err(e) = crate::damaged::record(&self.catalog, &damaged) {
+                            notes.push(Note::Error(format!("{e:#}")));
+                        }
+                    }
+                    _ => {
+                        let msg = format!("{vpath}: reading disk {} failed: {e:#}", d.name);
+                        tracing::warn!("{msg}");
+                        notes.push(Note::Error(msg));
+                    }
+                },
             }
             discard(dir, tmp);
         }
@@ -179,7 +203,7 @@ fn already_there(dir: &OwnedFd, name: &OsStr, v: &VersionRow) -> Result<Option<F
     let mut f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
     let same = match v.hash {
         None => true,
-        Some(hash) => copy_hashing(&mut f, &mut std::io::sink(), &|_| {})?.0 == hash,
+        Some(hash) => hash_reader(&mut f, false, &|_| {})?.hash == hash,
     };
     Ok(same.then_some(f))
 }

@@ -133,6 +133,8 @@ fn split(rel: &[u8]) -> (&[u8], &[u8]) {
 /// What every thread of a restore reads, and nothing writes.
 struct Shared<'a> {
     dest: OwnedFd,
+    /// Damaged copies met are listed beside it (`damaged`), for `status`.
+    catalog: std::path::PathBuf,
     holders: Holders,
     /// The connected disks the restore may read, by id.
     stores: HashMap<i64, &'a Connected>,
@@ -226,6 +228,7 @@ pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<Rest
         .sum();
     let shared = Shared {
         dest: dest_fd,
+        catalog: cat.path().to_owned(),
         holders: Holders::load(cat)?,
         stores: connected
             .iter()

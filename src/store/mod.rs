@@ -6,17 +6,19 @@
 //! 32-byte hashes, so a crafted disk or catalog cannot make dsbfs read or write outside
 //! the store.
 
+pub mod checked;
 mod listing;
 
+pub use checked::{BLOCK, BlockHashes, Expected, Fault, Hash, ObjectReader};
 pub use listing::{Blocks, Listing, Stray};
 mod replace;
 
 use crate::util::open_beneath;
 use anyhow::{Context, Result, bail};
+use checked::{Hashed, Hasher};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -107,6 +109,8 @@ pub enum Written {
 pub struct Staged {
     hash: [u8; 32],
     tmp: String,
+    /// The hash of each block of the bytes written, for an object of more than one.
+    pub blocks: Option<Vec<Hash>>,
 }
 
 impl Store {
@@ -181,8 +185,9 @@ impl Store {
         self.open_object_sized(hash).map(|(_, len)| len).ok()
     }
 
-    /// Copies `src` into the store under a temporary name, hashing as it writes. The
-    /// result is durable only after `sync`, and visible only after `commit`.
+    /// Copies `src` into the store under a temporary name, hashing as it writes (the
+    /// whole, and each block of an object of more than one). The result is durable only
+    /// after `sync`, and visible only after `commit`.
     pub fn stage(
         &self,
         src: &mut dyn Read,
@@ -205,15 +210,24 @@ impl Store {
             size,
         )
         .map_err(|e| write_error(e.into()))?;
-        let result = out.fill(src, on_bytes);
+        let mut hasher = Hasher::new(size > BLOCK);
+        let result = out.write_from(&mut |buf| {
+            let n = read_full(src, buf)?;
+            hasher.update(&buf[..n]);
+            on_bytes(n as u64);
+            Ok(n)
+        });
         let discard = |dir: &OwnedFd| {
             let _ =
                 nix::unistd::unlinkat(dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         };
+        let written = hasher.finish();
         match result {
-            Ok((digest, n)) if digest == *hash && n == size => {
-                Ok(Written::Staged(Staged { hash: *hash, tmp }))
-            }
+            Ok(_) if written.hash == *hash && written.size == size => Ok(Written::Staged(Staged {
+                hash: *hash,
+                tmp,
+                blocks: written.blocks,
+            })),
             Ok(_) => {
                 discard(dir);
                 Ok(Written::Mismatch)
@@ -320,17 +334,28 @@ impl Store {
         size: Option<u64>,
         on_bytes: &dyn Fn(u64),
     ) -> Option<String> {
-        let mut f = match self.open_object(hash) {
-            Ok(f) => f,
-            Err(e) => return Some(format!("cannot be read: {e}")),
-        };
-        match copy_hashing(&mut f, &mut std::io::sink(), on_bytes) {
-            Err(e) => Some(format!("read error: {}", e.root_cause())),
-            Ok((_, total)) if size.is_some_and(|s| s != total) => {
-                Some(format!("size {total} instead of {}", size.unwrap_or(0)))
+        self.check(hash, size, false, on_bytes).err()
+    }
+
+    /// Checks the object of `hash` as `fault` does; a sound one of more than one block
+    /// gives its block hashes when `want_blocks` (computed in the same read).
+    pub fn check(
+        &self,
+        hash: &[u8; 32],
+        size: Option<u64>,
+        want_blocks: bool,
+        on_bytes: &dyn Fn(u64),
+    ) -> Result<Option<Vec<Hash>>, String> {
+        let mut f = self
+            .open_object(hash)
+            .map_err(|e| format!("cannot be read: {e}"))?;
+        match hash_reader(&mut f, want_blocks, on_bytes) {
+            Err(e) => Err(format!("read error: {}", e.root_cause())),
+            Ok(h) if size.is_some_and(|s| s != h.size) => {
+                Err(format!("size {} instead of {}", h.size, size.unwrap_or(0)))
             }
-            Ok((digest, _)) if digest != *hash => Some("content does not match its hash".into()),
-            Ok(_) => None,
+            Ok(h) if h.hash != *hash => Err("content does not match its hash".into()),
+            Ok(h) => Ok(h.blocks),
         }
     }
 
@@ -431,35 +456,24 @@ fn open_file_in(dir: &OwnedFd, name: &str) -> std::io::Result<(File, u64)> {
     Ok((f, meta.len()))
 }
 
-/// Copies `src` to `out` and returns the SHA-256 and length of what went through. A
-/// write error is a [`DiskError`] (full or gone), so callers can tell it from a bad source.
-pub(crate) fn copy_hashing(
+/// Hashes what `src` reads to its end (with `blocks`, each block too), telling
+/// `on_bytes` as it goes.
+pub(crate) fn hash_reader(
     src: &mut dyn Read,
-    out: &mut dyn Write,
+    blocks: bool,
     on_bytes: &dyn Fn(u64),
-) -> Result<([u8; 32], u64)> {
-    crate::util::with_copy_buffer(|buf| copy_hashing_with(src, out, on_bytes, buf))
-}
-
-fn copy_hashing_with(
-    src: &mut dyn Read,
-    out: &mut dyn Write,
-    on_bytes: &dyn Fn(u64),
-    buf: &mut [u8],
-) -> Result<([u8; 32], u64)> {
-    let mut h = Sha256::new();
-    let mut total = 0u64;
-    loop {
-        let n = read_full(src, buf)?;
-        if n == 0 {
-            break;
+) -> Result<Hashed> {
+    crate::util::with_copy_buffer(|buf| {
+        let mut h = Hasher::new(blocks);
+        loop {
+            let n = read_full(src, buf)?;
+            if n == 0 {
+                return Ok(h.finish());
+            }
+            h.update(&buf[..n]);
+            on_bytes(n as u64);
         }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(write_error)?;
-        total += n as u64;
-        on_bytes(n as u64);
-    }
-    Ok((h.finalize().into(), total))
+    })
 }
 
 /// Objects from this size on are written with `O_DIRECT`, straight to the disk: large
@@ -498,61 +512,52 @@ pub(crate) fn create_for_copy(
 }
 
 impl CopyOut {
-    /// `copy_hashing` into this file.
-    pub(crate) fn fill(
+    /// Writes into this file what `next` puts at the start of the copy buffer, call
+    /// after call until it gives 0 (every call fills the buffer but the last two);
+    /// returns the bytes written. An error of `next` is returned as it is, a write
+    /// error as a [`DiskError`].
+    pub(crate) fn write_from(
         &self,
-        src: &mut dyn Read,
-        on_bytes: &dyn Fn(u64),
-    ) -> Result<([u8; 32], u64)> {
-        if self.direct {
-            copy_hashing_direct(src, &self.file, on_bytes)
-        } else {
-            copy_hashing(src, &mut &self.file, on_bytes)
-        }
+        next: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
+    ) -> Result<u64> {
+        crate::util::with_copy_buffer(|buf| {
+            let mut total = 0u64;
+            loop {
+                let n = next(buf)?;
+                if n == 0 {
+                    break;
+                }
+                if self.direct {
+                    write_direct(&self.file, buf, n, total)?;
+                } else {
+                    (&self.file).write_all(&buf[..n]).map_err(write_error)?;
+                }
+                total += n as u64;
+            }
+            if self.direct && !total.is_multiple_of(crate::util::DIRECT_ALIGN as u64) {
+                self.file.set_len(total).map_err(write_error)?;
+            }
+            Ok(total)
+        })
     }
 }
 
-/// `copy_hashing` into a file opened with `O_DIRECT`: whole aligned blocks, the last
-/// one padded with zeros and the file cut back to its length after. A filesystem that
-/// refuses a direct write gets the rest through the page cache.
-fn copy_hashing_direct(
-    src: &mut dyn Read,
-    out: &File,
-    on_bytes: &dyn Fn(u64),
-) -> Result<([u8; 32], u64)> {
-    use crate::util::DIRECT_ALIGN;
+/// Writes `buf[..n]` at `at` of a file opened with `O_DIRECT`: whole aligned blocks, the
+/// last one padded with zeros (the caller cuts the file back to its length after). A
+/// filesystem that refuses a direct write gets the rest through the page cache.
+fn write_direct(out: &File, buf: &mut [u8], n: usize, at: u64) -> Result<()> {
     use std::os::unix::fs::FileExt;
-    crate::util::with_copy_buffer(|buf| {
-        let mut h = Sha256::new();
-        let mut total = 0u64;
-        loop {
-            let n = read_full(src, buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            let padded = n.next_multiple_of(DIRECT_ALIGN);
-            buf[n..padded].fill(0);
-            if let Err(e) = out.write_all_at(&buf[..padded], total) {
-                if e.raw_os_error() != Some(libc::EINVAL) {
-                    return Err(write_error(e));
-                }
-                let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(out, nix::fcntl::F_GETFL)?);
-                nix::fcntl::fcntl(out, nix::fcntl::F_SETFL(flags - OFlag::O_DIRECT))?;
-                out.write_all_at(&buf[..padded], total)
-                    .map_err(write_error)?;
-            }
-            total += n as u64;
-            on_bytes(n as u64);
-            if n < buf.len() {
-                break;
-            }
+    let padded = n.next_multiple_of(crate::util::DIRECT_ALIGN);
+    buf[n..padded].fill(0);
+    if let Err(e) = out.write_all_at(&buf[..padded], at) {
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(write_error(e));
         }
-        if !total.is_multiple_of(DIRECT_ALIGN as u64) {
-            out.set_len(total).map_err(write_error)?;
-        }
-        Ok((h.finalize().into(), total))
-    })
+        let flags = OFlag::from_bits_truncate(nix::fcntl::fcntl(out, nix::fcntl::F_GETFL)?);
+        nix::fcntl::fcntl(out, nix::fcntl::F_SETFL(flags - OFlag::O_DIRECT))?;
+        out.write_all_at(&buf[..padded], at).map_err(write_error)?;
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full or the source ends; how much it read.
