@@ -5,6 +5,7 @@
 mod disks;
 pub mod history;
 mod placement;
+mod runs;
 mod schema;
 mod sources;
 pub mod tree;

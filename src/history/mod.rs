@@ -89,12 +89,13 @@ pub fn check_snapshot(cat: &Catalog, snapshot: i64) -> Result<Option<MassChange>
 }
 
 /// Records what the snapshot `summary.scan` holds and changed, and raises the mass-change
-/// guard if it should. A clean scan counted as it went; one that was resumed or kept
-/// files it could not read is counted again from the versions.
+/// guard if it should. A clean full scan counted as it went; one that was resumed, kept
+/// files it could not read, or walked only some folders is counted from the versions.
 pub fn after_scan(cat: &Catalog, summary: &crate::scan::ScanSummary) -> Result<Option<MassChange>> {
     let mut list = cat.snapshots()?;
     if let Some(s) = list.iter_mut().find(|s| s.id == summary.scan) {
-        s.counts = (!summary.resumed && !summary.needs_attention()).then(|| counts::Counts {
+        let counted = !summary.resumed && !summary.needs_attention() && summary.only.is_empty();
+        s.counts = counted.then(|| counts::Counts {
             files: summary.unchanged.files + summary.new.files + summary.changed.files,
             bytes: summary.unchanged.bytes + summary.new.bytes + summary.changed.bytes,
             new: summary.new.files,
@@ -219,11 +220,33 @@ pub fn plan_forget(cat: &Catalog, policy: &Policy, tz: &TimeZone, now: i64) -> R
 /// Drops the snapshots the plan does not keep (nothing with `dry_run`). A user's `forget`
 /// lowers the mass-change guard: they have seen it and decided.
 pub fn forget(cat: &Catalog, plan: &ForgetPlan, dry_run: bool) -> Result<Released> {
-    let released = cat.forget(&plan.drop(), dry_run)?;
-    if !dry_run {
-        cat.clear_setting(GUARD)?;
+    if dry_run {
+        return cat.forget(&plan.drop(), true);
     }
-    Ok(released)
+    crate::runs::record(cat, crate::runs::Kind::Forget, None, || {
+        let released = cat.forget(&plan.drop(), false)?;
+        cat.clear_setting(GUARD)?;
+        Ok(released)
+    })
+}
+
+/// `watch`'s forget: by the stored policy, never while the mass-change guard is raised
+/// (looked at again once the catalog's lock is held), and leaving the guard alone. None
+/// when the guard kept it from running.
+pub fn forget_by_policy(cat: &Catalog, tz: &TimeZone, now: i64) -> Result<Option<Released>> {
+    if guard(cat)?.is_some() {
+        return Ok(None);
+    }
+    let mut guarded = false;
+    let released = crate::runs::record(cat, crate::runs::Kind::Forget, None, || {
+        if guard(cat)?.is_some() {
+            guarded = true;
+            return Ok(Released::default());
+        }
+        let plan = plan_forget(cat, &cat.policy()?, tz, now)?;
+        cat.forget(&plan.drop(), false)
+    })?;
+    Ok((!guarded).then_some(released))
 }
 
 #[cfg(test)]
