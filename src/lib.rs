@@ -15,6 +15,7 @@ pub mod manpage;
 pub mod mount_helper;
 pub mod mounts;
 pub mod placement;
+pub mod report;
 pub mod restore;
 pub mod rules;
 pub mod runs;

@@ -109,6 +109,14 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Forgets runs that started before `before` (and ended).
+    pub fn prune_runs(&self, before: i64) -> Result<u64> {
+        Ok(self.conn.execute(
+            "DELETE FROM runs WHERE started < ?1 AND result IS NOT NULL",
+            [before],
+        )? as u64)
+    }
+
     /// The latest run that ended as `result` says, of `kind`.
     pub fn last_run_with(&self, kind: Kind, result: Outcome) -> Result<Option<Run>> {
         let mut st = self.conn.prepare_cached(&format!(

@@ -213,6 +213,24 @@ pub fn finished(needs_attention: bool) -> Outcome {
     }
 }
 
+/// The latest run and how it ended, and when the last that succeeded ended if that was
+/// another: `2026-12-01 08:50:44 ok`, `2026-12-02 09:00:00 failed (last ok 2026-12-01
+/// 08:50:44)`; without a recorded run, only the time (or "never").
+pub fn last_line(last_ok: Option<i64>, run: Option<&Run>) -> String {
+    use crate::util::format_time;
+    let Some(r) = run else {
+        return format_time(last_ok);
+    };
+    let when = r.finished.unwrap_or(r.started);
+    let mut line = format!("{} {}", format_time(Some(when)), r.result.as_str());
+    if r.result != Outcome::Ok
+        && let Some(ok) = last_ok.filter(|t| *t != when)
+    {
+        line += &format!(" (last ok {})", format_time(Some(ok)));
+    }
+    line
+}
+
 /// What a library call's report says for the run's record.
 pub trait Recordable {
     fn ending(&self) -> Ending;
