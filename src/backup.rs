@@ -149,9 +149,9 @@ fn backup(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Backu
     run.delete(&plan, &snap)?;
     run.copy(&plan, &snap, &snap.objects, opts.progress)?;
     if crate::interrupt::requested() {
-        run.report.stopped.get_or_insert_with(|| {
-            "stopped on request; what was copied before is recorded".into()
-        });
+        run.report
+            .stopped
+            .get_or_insert_with(|| "stopped on request; what was copied before is recorded".into());
     }
     let now = crate::util::now();
     cat.update_disk(

@@ -159,7 +159,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub since: std::time::Duration,
     /// text, json, or html (one self-contained page)
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, hide_possible_values = true)]
     pub format: ReportFormat,
 }
 

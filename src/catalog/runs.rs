@@ -41,7 +41,8 @@ impl Catalog {
     pub fn is_read_only(&self) -> bool {
         self.conn
             .query_row("PRAGMA query_only", [], |r| r.get::<_, i64>(0))
-            .map_or(true, |v| v != 0)
+            .ok()
+            != Some(0)
             || self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true)
     }
 

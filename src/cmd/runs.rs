@@ -49,7 +49,14 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<u8> {
         return Ok(crate::exit::OK);
     }
     if runs.is_empty() {
-        println!("no runs recorded{}", if a.since.is_some() { " in that time" } else { " yet" });
+        println!(
+            "no runs recorded{}",
+            if a.since.is_some() {
+                " in that time"
+            } else {
+                " yet"
+            }
+        );
         return Ok(crate::exit::OK);
     }
     println!(
@@ -65,7 +72,10 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<u8> {
 fn print_run(r: &Run) {
     let took = r
         .finished
-        .map(|f| humantime::format_duration(Duration::from_secs((f - r.started).max(0) as u64)).to_string())
+        .map(|f| {
+            humantime::format_duration(Duration::from_secs((f - r.started).max(0) as u64))
+                .to_string()
+        })
         .unwrap_or_else(|| "-".into());
     println!(
         "{:<19}  {:<7}  {:<5}  {:<12}  {:<11}  {:>7}  {:>9}  {}",
@@ -131,7 +141,10 @@ pub fn report(ctx: &Ctx, catalogs: &[PathBuf], a: ReportArgs) -> Result<u8> {
                 "machines": list,
             }))?
         ),
-        ReportFormat::Html => print!("{}", crate::report::html::render_machines(&list, since, now)),
+        ReportFormat::Html => print!(
+            "{}",
+            crate::report::html::render_machines(&list, since, now)
+        ),
     }
     Ok(if list.iter().any(|m| m.needs_attention()) {
         crate::exit::ATTENTION

@@ -85,7 +85,10 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
     }
 
     writeln!(o, "<h2 id=\"copies\">Files by copies</h2>")?;
-    writeln!(o, "<table><tr><th>copies</th><th>files</th><th>size</th></tr>")?;
+    writeln!(
+        o,
+        "<table><tr><th>copies</th><th>files</th><th>size</th></tr>"
+    )?;
     for (i, (n, bytes)) in p.by_copies.iter().enumerate() {
         writeln!(
             o,
@@ -112,14 +115,24 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
                 if d.connected { "connected" } else { "offline" },
                 sz(d.used),
                 sz(d.room),
-                esc(&crate::runs::last_line(d.last_backup, d.last_backup_run.as_ref())),
-                esc(&crate::runs::last_line(d.last_verify, d.last_verify_run.as_ref()))
+                esc(&crate::runs::last_line(
+                    d.last_backup,
+                    d.last_backup_run.as_ref()
+                )),
+                esc(&crate::runs::last_line(
+                    d.last_verify,
+                    d.last_verify_run.as_ref()
+                ))
             )?;
         }
         writeln!(o, "</table>")?;
     }
 
-    writeln!(o, "<h2 id=\"runs\">Runs since {}</h2>", format_time(Some(r.since)))?;
+    writeln!(
+        o,
+        "<h2 id=\"runs\">Runs since {}</h2>",
+        format_time(Some(r.since))
+    )?;
     if r.runs.is_empty() {
         writeln!(o, "<p>None.</p>")?;
     } else {
@@ -166,7 +179,11 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
             writeln!(o, "</li>")?;
         }
         if r.more_problems > 0 {
-            writeln!(o, "<li>and {} more (see <code>dsbfs log</code>)</li>", r.more_problems)?;
+            writeln!(
+                o,
+                "<li>and {} more (see <code>dsbfs log</code>)</li>",
+                r.more_problems
+            )?;
         }
         writeln!(o, "</ul>")?;
     }
@@ -185,7 +202,11 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
         )?,
         None => writeln!(o, "<p>No snapshot yet.</p>")?,
     }
-    writeln!(o, "<p class=\"meta\">Last scan: {}.</p>", format_time(r.last_scan))?;
+    writeln!(
+        o,
+        "<p class=\"meta\">Last scan: {}.</p>",
+        format_time(r.last_scan)
+    )?;
     if let Some(m) = &r.mass_change {
         writeln!(o, "<p class=\"bad\">{}</p>", esc(&m.describe()))?;
     }
@@ -329,7 +350,11 @@ pub fn render_machines(machines: &[Machine], since: i64, now: i64) -> String {
             sz(m.at_risk.1),
             sz(m.no_copy.1),
             m.problems,
-            esc(m.error.as_deref().or(m.first_error.as_deref()).unwrap_or(""))
+            esc(m
+                .error
+                .as_deref()
+                .or(m.first_error.as_deref())
+                .unwrap_or(""))
         );
     }
     o.push_str("</table>\n");
@@ -366,6 +391,9 @@ mod tests {
         assert!(svg.contains("height=\"16.0\" fill=\"#d62728\""));
         assert!(svg.contains("height=\"24.0\" fill=\"#ff7f0e\""));
         assert!(svg.contains("height=\"120.0\" fill=\"#2ca02c\""));
-        assert!(!svg.contains("fill=\"#1f77b4\"><title>"), "no bar for 0 files");
+        assert!(
+            !svg.contains("fill=\"#1f77b4\"><title>"),
+            "no bar for 0 files"
+        );
     }
 }

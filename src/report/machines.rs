@@ -35,7 +35,10 @@ impl Machine {
                 "{} {}{}",
                 crate::util::format_time(Some(r.finished.unwrap_or(r.started))),
                 r.result.as_str(),
-                r.disk.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                r.disk
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ),
             None => "never".into(),
         }
@@ -179,12 +182,23 @@ mod tests {
         let found = find(&[d.path().to_owned()]);
         assert_eq!(
             found,
-            [d.path().join("a.db"), d.path().join("disks/red/dsbfs-catalog.db")]
+            [
+                d.path().join("a.db"),
+                d.path().join("disks/red/dsbfs-catalog.db")
+            ]
         );
         let named = d.path().join("notes.txt");
-        assert_eq!(find(std::slice::from_ref(&named)), [named.clone()], "named files are taken as given");
+        assert_eq!(
+            find(std::slice::from_ref(&named)),
+            std::slice::from_ref(&named),
+            "named files are taken as given"
+        );
         let m = machine(&named, 0);
-        assert!(m.error.as_deref().unwrap().contains("not a dsbfs catalog"), "{:?}", m.error);
+        assert!(
+            m.error.as_deref().unwrap().contains("not a dsbfs catalog"),
+            "{:?}",
+            m.error
+        );
         assert!(m.needs_attention());
     }
 }

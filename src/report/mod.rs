@@ -185,7 +185,10 @@ fn growth(snapshots: &[crate::catalog::history::SnapshotRecord], since: i64) -> 
         .rev()
         .find(|s| s.time <= since)
         .unwrap_or(&snapshots[0]);
-    let (a, b) = (first.counts.unwrap_or_default(), last.counts.unwrap_or_default());
+    let (a, b) = (
+        first.counts.unwrap_or_default(),
+        last.counts.unwrap_or_default(),
+    );
     Growth {
         from: Some(first.time),
         files_before: a.files,
@@ -242,8 +245,15 @@ mod tests {
     fn growth_is_measured_from_the_last_snapshot_before_the_period() {
         let list = [snap(1, 100, 5), snap(2, 200, 8), snap(3, 300, 20)];
         let g = growth(&list, 250);
-        assert_eq!((g.from, g.files_before, g.files_now, g.bytes_now), (Some(200), 8, 20, 200));
-        assert_eq!(growth(&list, 50).files_before, 5, "the first when none is older");
+        assert_eq!(
+            (g.from, g.files_before, g.files_now, g.bytes_now),
+            (Some(200), 8, 20, 200)
+        );
+        assert_eq!(
+            growth(&list, 50).files_before,
+            5,
+            "the first when none is older"
+        );
         assert_eq!(growth(&[], 50), Growth::default());
     }
 

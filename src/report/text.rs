@@ -67,11 +67,10 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
                 if d.connected { "connected" } else { "offline" },
                 sz(d.used),
                 sz(d.room),
-                if total > 0 {
-                    format!(" ({}% full)", d.used * 100 / total)
-                } else {
-                    String::new()
-                }
+                (d.used * 100)
+                    .checked_div(total)
+                    .map(|pct| format!(" ({pct}% full)"))
+                    .unwrap_or_default()
             )?;
             writeln!(
                 o,
@@ -108,7 +107,10 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
                 "  {} {} {}{}: {}",
                 format_time(Some(run.started)),
                 run.kind.as_str(),
-                run.disk.as_deref().map(|d| format!("of {d} ")).unwrap_or_default(),
+                run.disk
+                    .as_deref()
+                    .map(|d| format!("of {d} "))
+                    .unwrap_or_default(),
                 run.result.as_str(),
                 run.summary
             )?;

@@ -56,8 +56,7 @@ impl WorkLock {
                 }
                 Err((f, nix::errno::Errno::EWOULDBLOCK)) => file = f,
                 Err((_, e)) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot lock {}", path.display()));
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()));
                 }
             }
             if !said {
@@ -108,7 +107,10 @@ mod tests {
         let text = std::fs::read_to_string(lock_path(&cat)).unwrap();
         assert_eq!(
             text,
-            format!("pid {}: backup of disk red (dsbfs watch)\n", std::process::id())
+            format!(
+                "pid {}: backup of disk red (dsbfs watch)\n",
+                std::process::id()
+            )
         );
         let (tx, rx) = mpsc::channel();
         let path = cat.clone();

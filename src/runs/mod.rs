@@ -213,22 +213,18 @@ pub fn finished(needs_attention: bool) -> Outcome {
     }
 }
 
-/// The latest run and how it ended, and when the last that succeeded ended if that was
-/// another: `2026-12-01 08:50:44 ok`, `2026-12-02 09:00:00 failed (last ok 2026-12-01
-/// 08:50:44)`; without a recorded run, only the time (or "never").
-pub fn last_line(last_ok: Option<i64>, run: Option<&Run>) -> String {
+/// A disk's latest backup or verify for people: `2026-12-01 08:50:44 ok`; without a
+/// recorded run (catalogs from before run history), the time the disk record keeps.
+pub fn last_line(recorded_time: Option<i64>, run: Option<&Run>) -> String {
     use crate::util::format_time;
-    let Some(r) = run else {
-        return format_time(last_ok);
-    };
-    let when = r.finished.unwrap_or(r.started);
-    let mut line = format!("{} {}", format_time(Some(when)), r.result.as_str());
-    if r.result != Outcome::Ok
-        && let Some(ok) = last_ok.filter(|t| *t != when)
-    {
-        line += &format!(" (last ok {})", format_time(Some(ok)));
+    match run {
+        Some(r) => format!(
+            "{} {}",
+            format_time(Some(r.finished.unwrap_or(r.started))),
+            r.result.as_str()
+        ),
+        None => format_time(recorded_time),
     }
-    line
 }
 
 /// What a library call's report says for the run's record.
@@ -360,7 +356,11 @@ impl Recordable for crate::backup::BackupReport {
         );
         let result = if let Some(why) = &self.stopped {
             summary += &format!("; {why}");
-            Outcome::Failed
+            if crate::interrupt::requested() {
+                Outcome::Interrupted
+            } else {
+                Outcome::Failed
+            }
         } else {
             finished(self.needs_attention())
         };
@@ -467,18 +467,32 @@ mod tests {
         let runs = a.cat.runs_since(0).unwrap();
         assert_eq!(runs.len(), 2);
         let (v, b) = (&runs[0], &runs[1]);
-        assert_eq!((v.kind, v.result, v.files, v.bytes), (Kind::Verify, Outcome::Attention, 3, 300));
+        assert_eq!(
+            (v.kind, v.result, v.files, v.bytes),
+            (Kind::Verify, Outcome::Attention, 3, 300)
+        );
         assert_eq!(v.disk.as_deref(), Some("red"));
         assert_eq!(v.disk_id, Some(d.id));
-        assert_eq!((v.summary.as_str(), v.errors.as_slice()), ("did it", ["e1".to_string()].as_slice()));
+        assert_eq!(
+            (v.summary.as_str(), v.errors.as_slice()),
+            ("did it", ["e1".to_string()].as_slice())
+        );
         assert_eq!(v.origin, Origin::Hand);
         assert_eq!(v.host, host());
         assert!(v.finished.is_some_and(|f| f >= v.started));
-        assert_eq!(v.copies, Some([(0, 0); 4]), "a verify records the copies after it");
+        assert_eq!(
+            v.copies,
+            Some([(0, 0); 4]),
+            "a verify records the copies after it"
+        );
         assert_eq!((b.kind, b.result), (Kind::Backup, Outcome::Failed));
         assert_eq!(b.errors, ["disk red is full"]);
         assert_eq!(
-            a.cat.last_run(Kind::Backup, Some(d.id)).unwrap().unwrap().id,
+            a.cat
+                .last_run(Kind::Backup, Some(d.id))
+                .unwrap()
+                .unwrap()
+                .id,
             b.id
         );
         assert_eq!(a.cat.last_run(Kind::Scan, None).unwrap(), None);
@@ -515,7 +529,11 @@ mod tests {
             Outcome::Running,
             "a restore takes no lock: it may still run"
         );
-        assert_eq!(a.cat.runs_since(101).unwrap().len(), 1, "since filters by start");
+        assert_eq!(
+            a.cat.runs_since(101).unwrap().len(),
+            1,
+            "since filters by start"
+        );
     }
 
     #[test]
@@ -528,7 +546,13 @@ mod tests {
         let plain = a.path("other.db");
         a.cat.copy_into(&plain).unwrap();
         assert!(writable_beside(&plain).is_some());
-        let runs = |p: &Path| Catalog::open_readonly(p).unwrap().runs_since(0).unwrap().len();
+        let runs = |p: &Path| {
+            Catalog::open_readonly(p)
+                .unwrap()
+                .runs_since(0)
+                .unwrap()
+                .len()
+        };
         let before = runs(&copy);
         let ro = Catalog::open_readonly(&copy).unwrap();
         record(&ro, Kind::Restore, Some(&d), || Ok(Done(Outcome::Ok))).unwrap();

@@ -7,7 +7,7 @@
 //! in place of a file). A folder moved in from elsewhere is walked deeply, since its
 //! subfolders may have the names of old ones and other contents.
 
-use super::{Scanner, ScanSummary, scan};
+use super::{ScanSummary, Scanner, scan};
 use crate::catalog::tree::At;
 use crate::catalog::{Catalog, Kind, Source, physical_path};
 use crate::scan::detect::attr_of;
@@ -161,7 +161,12 @@ mod tests {
     /// folders that changed gives the tree a full scan gives.
     #[test]
     fn rescanning_the_changed_folders_gives_the_tree_a_full_scan_gives() {
-        let a = Archive::scanned(&[("a/one", 10), ("a/deep/two", 20), ("b/three", 30), ("top", 5)]);
+        let a = Archive::scanned(&[
+            ("a/one", 10),
+            ("a/deep/two", 20),
+            ("b/three", 30),
+            ("top", 5),
+        ]);
         let full = Catalog::open(&a.path("full.db")).unwrap();
         full.add_source(&a.cat.sources().unwrap()[0]).unwrap();
         crate::scan::run(&full, false).unwrap();
@@ -204,7 +209,13 @@ mod tests {
         let counted = a.cat.snapshots_counted().unwrap();
         assert_eq!(
             counted.last().unwrap().counts.unwrap().files,
-            full.snapshots_counted().unwrap().last().unwrap().counts.unwrap().files
+            full.snapshots_counted()
+                .unwrap()
+                .last()
+                .unwrap()
+                .counts
+                .unwrap()
+                .files
         );
     }
 
@@ -217,7 +228,11 @@ mod tests {
         let s = run_paths(&a.cat, &[rescan("/a", false)]).unwrap();
         assert_eq!((s.new.files, s.changed.files), (1, 0));
         let s = run_paths(&a.cat, &[rescan("/a", true)]).unwrap();
-        assert_eq!((s.new.files, s.changed.files), (0, 1), "a deep rescan sees it");
+        assert_eq!(
+            (s.new.files, s.changed.files),
+            (0, 1),
+            "a deep rescan sees it"
+        );
     }
 
     #[test]

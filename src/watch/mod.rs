@@ -366,7 +366,12 @@ impl Watcher<'_> {
                         if ending.result == Outcome::Failed {
                             tracing::error!("backup to {name} failed: {}", ending.summary);
                         }
-                        self.tell_problem(cat, &key, &ending, &format!("backup to {name} {}", problem_word(ending.result)));
+                        self.tell_problem(
+                            cat,
+                            &key,
+                            &ending,
+                            &format!("backup to {name} {}", problem_word(ending.result)),
+                        );
                     } else {
                         self.resolved(&key);
                         pass.backed_up_ok = true;
@@ -508,7 +513,11 @@ impl Watcher<'_> {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
-            let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+            let ready = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty())
+            };
             (ready(0), ready(2))
         };
         if mount_changed {

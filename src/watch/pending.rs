@@ -57,19 +57,19 @@ impl Pending {
 
     /// Takes the folders due for a rescan at `now`.
     pub fn take_due(&mut self, now: Instant) -> Vec<Rescan> {
-        let due: Vec<Vec<u8>> = self
-            .folders
-            .iter()
-            .filter(|(v, w)| {
-                let overdue = now.saturating_duration_since(w.first) >= self.max_wait;
-                let settled = self.is_quiet(w, now)
-                    && !self.folders.iter().any(|(o, ow)| {
-                        o != *v && vpath_within(o, v) && !self.is_quiet(ow, now)
-                    });
-                overdue || settled
-            })
-            .map(|(v, _)| v.clone())
-            .collect();
+        let due: Vec<Vec<u8>> =
+            self.folders
+                .iter()
+                .filter(|(v, w)| {
+                    let overdue = now.saturating_duration_since(w.first) >= self.max_wait;
+                    let settled = self.is_quiet(w, now)
+                        && !self.folders.iter().any(|(o, ow)| {
+                            o != *v && vpath_within(o, v) && !self.is_quiet(ow, now)
+                        });
+                    overdue || settled
+                })
+                .map(|(v, _)| v.clone())
+                .collect();
         due.into_iter()
             .map(|vpath| {
                 let w = self.folders.remove(&vpath).expect("listed");
@@ -132,7 +132,10 @@ mod tests {
         let mut p = Pending::new(Q);
         p.note(b"/a".to_vec(), false, t0);
         p.note(b"/a".to_vec(), false, at(t0, 1500));
-        assert!(p.take_due(at(t0, 3000)).is_empty(), "its last event was 1.5 s ago");
+        assert!(
+            p.take_due(at(t0, 3000)).is_empty(),
+            "its last event was 1.5 s ago"
+        );
         assert_eq!(p.next_due(), Some(at(t0, 3500)));
         assert!(p.busy(at(t0, 3000)));
         assert_eq!(paths(&p.take_due(at(t0, 3500))), [("/a", false)]);
@@ -153,7 +156,11 @@ mod tests {
             [("/b", false)],
             "/a waits for /a/new, which is being written"
         );
-        assert_eq!(p.next_due(), Some(at(t0, 4500)), "not before /a/new is quiet");
+        assert_eq!(
+            p.next_due(),
+            Some(at(t0, 4500)),
+            "not before /a/new is quiet"
+        );
         assert_eq!(
             paths(&p.take_due(at(t0, 4500))),
             [("/a", false), ("/a/new", true)],
