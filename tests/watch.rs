@@ -496,3 +496,49 @@ fn watch_waits_while_another_dsbfs_holds_the_catalog() {
         || object_path(&usb, b"second").is_file(),
     );
 }
+
+/// A backup that leaves files on no disk (the disk is too small) is told, once.
+#[test]
+fn files_left_on_no_disk_by_a_backup_are_told() {
+    let w = World::new();
+    write(w.path("src/small.txt"), "fits");
+    write(w.path("src/big.bin"), vec![7u8; 200_000]);
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "usb",
+        w.path("usb").to_str().unwrap(),
+        "--size",
+        "64K",
+    ]);
+    let cmd = recorder(&w);
+    let watch = Watch::start(&w, &["--poll", "1s", "--notify", &cmd]);
+    within(Duration::from_secs(30), &watch, "the notification", || {
+        told(&w).iter().any(|(s, _, _)| s.contains("on no disk"))
+    });
+    let (subject, text, _) = told(&w)
+        .into_iter()
+        .find(|(s, _, _)| s.contains("on no disk"))
+        .unwrap();
+    assert!(
+        subject.ends_with(": 1 files (195.3K) are on no disk after the backup"),
+        "{subject}"
+    );
+    assert!(text.contains("AT RISK: 2 files"), "{text}");
+    // A later change backs up again, leaving the same file on no disk: not told again.
+    write(w.path("src/another.txt"), "also fits");
+    within(Duration::from_secs(15), &watch, "the next backup", || {
+        watch.log().matches("backup to usb ended").count() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        told(&w)
+            .iter()
+            .filter(|(s, _, _)| s.contains("on no disk"))
+            .count(),
+        1,
+        "{}",
+        watch.log()
+    );
+}

@@ -138,7 +138,7 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
     } else {
         writeln!(
             o,
-            "<table><tr><th>kind</th><th>ok</th><th>attention</th><th>failed</th><th>interrupted</th><th>running</th></tr>"
+            "<table><tr><th>kind</th><th>ok</th><th>attention</th><th>failed</th><th>interrupted</th><th>unfinished</th></tr>"
         )?;
         for c in &r.runs {
             writeln!(
@@ -149,7 +149,7 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
                 c.attention,
                 c.failed,
                 c.interrupted,
-                c.running
+                c.unfinished
             )?;
         }
         writeln!(o, "</table>")?;

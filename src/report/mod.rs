@@ -57,7 +57,7 @@ pub struct RunCount {
     pub attention: u64,
     pub failed: u64,
     pub interrupted: u64,
-    pub running: u64,
+    pub unfinished: u64,
 }
 
 /// The archive at the start of the period (its last snapshot then) and now.
@@ -156,7 +156,7 @@ pub fn count_runs(runs: &[Run]) -> Vec<RunCount> {
             attention: 0,
             failed: 0,
             interrupted: 0,
-            running: 0,
+            unfinished: 0,
         };
         for r in runs.iter().filter(|r| r.kind == kind) {
             match r.result {
@@ -164,10 +164,10 @@ pub fn count_runs(runs: &[Run]) -> Vec<RunCount> {
                 Outcome::Attention => c.attention += 1,
                 Outcome::Failed => c.failed += 1,
                 Outcome::Interrupted => c.interrupted += 1,
-                Outcome::Running => c.running += 1,
+                Outcome::Unfinished => c.unfinished += 1,
             }
         }
-        if c.ok + c.attention + c.failed + c.interrupted + c.running > 0 {
+        if c.ok + c.attention + c.failed + c.interrupted + c.unfinished > 0 {
             out.push(c);
         }
     }

@@ -91,7 +91,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
             (c.attention, "need attention"),
             (c.failed, "failed"),
             (c.interrupted, "interrupted"),
-            (c.running, "running"),
+            (c.unfinished, "unfinished"),
         ] {
             if n > 0 {
                 parts.push(format!("{n} {what}"));

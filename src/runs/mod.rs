@@ -66,8 +66,9 @@ pub enum Outcome {
     Failed,
     /// Stopped on request (SIGTERM to `watch`), or killed.
     Interrupted,
-    /// No end recorded yet: running now.
-    Running,
+    /// No end recorded: running now, or killed (a later run that takes the catalog's
+    /// lock marks those interrupted).
+    Unfinished,
 }
 
 impl Outcome {
@@ -77,7 +78,7 @@ impl Outcome {
             Outcome::Attention => "attention",
             Outcome::Failed => "failed",
             Outcome::Interrupted => "interrupted",
-            Outcome::Running => "running",
+            Outcome::Unfinished => "unfinished",
         }
     }
 
@@ -87,7 +88,7 @@ impl Outcome {
             Some("attention") => Outcome::Attention,
             Some("failed") => Outcome::Failed,
             Some("interrupted") => Outcome::Interrupted,
-            _ => Outcome::Running,
+            _ => Outcome::Unfinished,
         }
     }
 
@@ -454,7 +455,7 @@ mod tests {
         let seen = record(&a.cat, Kind::Verify, Some(&d), || {
             let runs = a.cat.runs_since(0)?;
             assert_eq!(runs.len(), 1);
-            assert_eq!(runs[0].result, Outcome::Running, "begun before the work");
+            assert_eq!(runs[0].result, Outcome::Unfinished, "begun before the work");
             Ok(Done(Outcome::Attention))
         })
         .unwrap();
@@ -526,7 +527,7 @@ mod tests {
         assert_eq!(result(killed), Outcome::Interrupted);
         assert_eq!(
             result(restore),
-            Outcome::Running,
+            Outcome::Unfinished,
             "a restore takes no lock: it may still run"
         );
         assert_eq!(

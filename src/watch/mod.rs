@@ -146,6 +146,8 @@ impl Watcher<'_> {
                     self.next_report = Instant::now() + self.opts.report_every;
                     self.send_report(&cat, None, "report");
                 }
+                drop(cat);
+                give_back_memory();
             }
             crate::interrupt::check()?;
             self.wait(stop)?;
@@ -276,9 +278,7 @@ impl Watcher<'_> {
         } else {
             self.resolved("scan");
         }
-        // A partial scan follows a change (a new folder, a mode, a symlink count too:
-        // the disks' catalog copies should know); a full one may have found nothing.
-        if !s.only.is_empty() || s.new.files + s.changed.files + s.deleted.files > 0 {
+        if s.new.files + s.changed.files + s.deleted.files > 0 {
             pass.changed = true;
             self.needs_backup.extend(self.connected.keys().copied());
         }
@@ -394,9 +394,16 @@ impl Watcher<'_> {
     }
 
     /// After backups: files still on no disk at all are at risk; say so (once a period).
+    /// The copies come from the last backup's record, which counted them as it ended.
     fn tell_if_on_no_disk(&mut self, cat: &Catalog) {
-        let Ok(p) = cat.protection() else { return };
-        let (files, bytes) = p.by_copies[0];
+        let Some([(files, bytes), ..]) = cat
+            .last_run(Kind::Backup, None)
+            .ok()
+            .flatten()
+            .and_then(|r| r.copies)
+        else {
+            return;
+        };
         if files == 0 {
             self.resolved("on no disk");
             return;
@@ -538,6 +545,17 @@ impl Watcher<'_> {
             std::thread::sleep(EVENT_BATCH);
         }
         Ok(())
+    }
+}
+
+/// Returns the memory a scan or backup used (the catalog's page cache, the walk's
+/// listings) to the system while the daemon idles: freed memory otherwise stays in the
+/// allocator's heap, counted in the daemon's RSS.
+fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

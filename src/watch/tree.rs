@@ -55,6 +55,9 @@ pub struct Tree {
     watched: HashMap<WatchDescriptor, Vec<Watched>>,
     rules: Rules,
     skip: HashSet<PathBuf>,
+    /// The catalog's own files (with `-wal`, `.lock`, …), whose every write would look
+    /// like a change when a source holds them.
+    catalog: Vec<u8>,
     /// Some folders could not be watched (the watch limit).
     pub incomplete: bool,
     said_limit: bool,
@@ -76,6 +79,10 @@ impl Tree {
             watched: HashMap::new(),
             rules: Rules::new(cat.rules()?)?,
             skip: crate::scan::skipped_folders(cat)?,
+            catalog: path_bytes(
+                &std::fs::canonicalize(cat.path()).unwrap_or_else(|_| cat.path().to_owned()),
+            )
+            .to_vec(),
             incomplete: false,
             said_limit: false,
         };
@@ -207,22 +214,30 @@ impl Tree {
         let Some(list) = self.watched.get(&e.wd).cloned() else {
             return;
         };
-        let dir_arrived = e.mask.contains(AddWatchFlags::IN_ISDIR)
-            && e.mask
-                .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
+        let arrived = e
+            .mask
+            .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO);
+        let is_dir = e.mask.contains(AddWatchFlags::IN_ISDIR);
         for w in list {
-            // The folder itself went away or moved: its parent's event tells where.
+            let Some(name) = &e.name else {
+                // The folder itself changed, went away or moved (its parent's event
+                // tells where).
+                pending.note(w.vpath.clone(), false, now);
+                continue;
+            };
+            let path = w.path.join(name);
+            let child = vpath_join(&w.vpath, path_bytes(Path::new(name)));
+            // A symlink to a folder is one when the source follows symlinks.
+            let dir = is_dir || (w.follow && arrived && path.is_dir());
+            if path_bytes(&path).starts_with(&self.catalog) || self.rules.excluded(&child, dir) {
+                continue;
+            }
             pending.note(w.vpath.clone(), false, now);
-            let Some(name) = &e.name else { continue };
-            if dir_arrived {
-                let child = vpath_join(&w.vpath, path_bytes(Path::new(name)));
-                if self.rules.excluded(&child, true) {
-                    continue;
-                }
+            if arrived && dir {
                 // A folder moved in may hold folders with old names and new contents.
                 let moved = e.mask.contains(AddWatchFlags::IN_MOVED_TO);
                 pending.note(child.clone(), moved, now);
-                self.add_tree(child, w.path.join(name), w.follow);
+                self.add_tree(child, path, w.follow);
             }
         }
     }
@@ -255,7 +270,7 @@ mod tests {
         a.cat
             .set_rule(&crate::catalog::Rule {
                 vpath: b"/".to_vec(),
-                excludes: vec!["/cache".into()],
+                excludes: vec!["/cache".into(), "*.tmp".into()],
                 copies: None,
                 priority: None,
             })
@@ -268,6 +283,13 @@ mod tests {
         std::fs::write(a.path("src/cache/y"), "excluded").unwrap();
         settle(&mut tree, &mut p);
         assert_eq!(due(&mut p), [("/a".to_string(), false)]);
+        std::fs::write(a.path("src/b/scratch.tmp"), "excluded by name").unwrap();
+        settle(&mut tree, &mut p);
+        assert_eq!(
+            due(&mut p),
+            [] as [(String, bool); 0],
+            "an excluded file is no change"
+        );
 
         std::fs::create_dir_all(a.path("src/b/new/deeper")).unwrap();
         settle(&mut tree, &mut p);
@@ -290,5 +312,29 @@ mod tests {
         settle(&mut tree, &mut p);
         assert_eq!(due(&mut p), [("/moved".to_string(), false)]);
         assert_eq!(tree.folders(), 6);
+    }
+
+    #[test]
+    fn the_catalogs_own_files_in_a_source_are_no_change() {
+        let a = Archive::scanned(&[("f", 1)]);
+        // The archive's catalog lives beside `src`: a source of the whole folder holds it.
+        a.cat
+            .add_source(&crate::catalog::Source {
+                vpath: b"/all".to_vec(),
+                path: a.dir.path().to_owned(),
+                follow_symlinks: false,
+            })
+            .unwrap();
+        let mut tree = Tree::new(&a.cat).unwrap();
+        let mut p = Pending::new(Duration::from_secs(2));
+        settle(&mut tree, &mut p);
+        p.clear();
+        a.cat.set_policy(&Default::default()).unwrap();
+        a.cat.checkpoint().unwrap();
+        settle(&mut tree, &mut p);
+        assert!(due(&mut p).is_empty(), "writing the catalog is no change");
+        std::fs::write(a.path("other"), "x").unwrap();
+        settle(&mut tree, &mut p);
+        assert_eq!(due(&mut p), [("/all".to_string(), false)]);
     }
 }
