@@ -88,7 +88,8 @@ second drive that stays connected receives a change within seconds. A full resca
 --scan-every, and whenever inotify loses events or runs out of watches (raise \
 fs.inotify.max_user_watches with sysctl). A disk is backed up as soon as it appears (a mount, \
 or a folder-disk within --poll). Once a day, after a scan or backup, snapshots are forgotten by \
-the retention policy (`dsbfs policy`), unless the mass-change guard is raised.
+the retention policy (`dsbfs policy`), unless the mass-change guard is raised or the snapshots \
+since the last forget together changed or removed over 30% of the files (then it raises it).
 
 Every scan, backup and forget is a run in `dsbfs log`; scans and backups never overlap with \
 each other or with ones started by hand (they wait). It logs one line per event to stderr \
