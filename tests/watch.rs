@@ -32,6 +32,10 @@ impl Watch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    fn child_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the exit; None if it did not exit.
     fn terminate(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
         let sent = Instant::now();
@@ -288,7 +292,7 @@ fn sigterm_mid_backup_exits_0_within_5_seconds_leaving_a_consistent_catalog() {
     }
     // A large file (sparse: cheap to make and to hash) whose copy takes seconds.
     let big = std::fs::File::create(w.path("src/big.img")).unwrap();
-    big.set_len(3 << 30).unwrap();
+    big.set_len(1 << 30).unwrap();
     std::fs::write(w.path("src/big-tail"), "x").unwrap();
     let mut watch = Watch::start(&w, &["--poll", "1s"]);
     let usb = w.path("usb");
@@ -541,4 +545,49 @@ fn files_left_on_no_disk_by_a_backup_are_told() {
         "{}",
         watch.log()
     );
+}
+
+/// A disk that leaves mid-backup: the failure is logged, and watch goes on with the next
+/// event (a change, the disk coming back).
+#[test]
+fn a_disk_vanishing_mid_backup_is_logged_and_the_next_event_goes_on() {
+    let w = world_with_disk(&[("a.txt", "first")]);
+    let big = std::fs::File::create(w.path("src/big.img")).unwrap();
+    big.set_len(400 << 20).unwrap();
+    let mut watch = Watch::start(&w, &["--poll", "200ms"]);
+    let usb = w.path("usb");
+    within(Duration::from_secs(60), &watch, "a copy under way", || {
+        temporaries(&usb) > 0
+    });
+    std::fs::rename(&usb, w.path("usb.away")).unwrap();
+    within(
+        Duration::from_secs(60),
+        &watch,
+        "the failure and the disconnection",
+        || {
+            let log = watch.log();
+            log.contains("ERROR backup to usb failed") && log.contains("disk usb disconnected")
+        },
+    );
+    write(
+        w.path("src/while-away.txt"),
+        "written while the disk was away",
+    );
+    within(
+        Duration::from_secs(10),
+        &watch,
+        "the scan of the change",
+        || watch.log().contains("rescanned") || watch.log().contains("of changed folders"),
+    );
+    std::fs::rename(w.path("usb.away"), &usb).unwrap();
+    within(
+        Duration::from_secs(60),
+        &watch,
+        "the backup once it is back",
+        || {
+            object_path(&usb, b"written while the disk was away").is_file()
+                && watch.log().matches("INFO disk usb connected").count() == 2
+        },
+    );
+    assert!(watch.child_alive(), "{}", watch.log());
 }

@@ -247,11 +247,7 @@ pub fn check_since_last_forget(cat: &Catalog) -> Result<Option<MassChange>> {
         .last_run(crate::runs::Kind::Forget, None)?
         .map_or(i64::MIN, |r| r.started);
     let since = forgotten.max(latest.time - WINDOW_MAX);
-    let base = list
-        .iter()
-        .rev()
-        .find(|s| s.time <= since)
-        .or(list.first());
+    let base = list.iter().rev().find(|s| s.time <= since).or(list.first());
     let Some(base) = base.filter(|b| b.id != latest.id) else {
         return Ok(None);
     };
@@ -370,7 +366,10 @@ mod tests {
                 std::fs::write(f, "encrypted").unwrap();
             }
             crate::scan::run(&a.cat, false).unwrap();
-            assert!(guard(&a.cat).unwrap().is_none(), "no snapshot alone raises it");
+            assert!(
+                guard(&a.cat).unwrap().is_none(),
+                "no snapshot alone raises it"
+            );
         }
         assert_eq!(
             forget_by_policy(&a.cat, &tz, crate::util::now()).unwrap(),
@@ -383,7 +382,11 @@ mod tests {
         let plan = plan_forget(&a.cat, &a.cat.policy().unwrap(), &tz, crate::util::now()).unwrap();
         forget(&a.cat, &plan, false).unwrap();
         assert!(guard(&a.cat).unwrap().is_none());
-        assert!(forget_by_policy(&a.cat, &tz, crate::util::now()).unwrap().is_some());
+        assert!(
+            forget_by_policy(&a.cat, &tz, crate::util::now())
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
