@@ -118,19 +118,19 @@ copies over time; no scripts, nothing fetched).";
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     /// How often to rescan every source in full (e.g. 10m, 1h); changes are seen at once
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub scan_every: std::time::Duration,
     /// How often to look for disks that appear without a mount event (e.g. 30s)
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub poll: std::time::Duration,
     /// Quiet time before a changed folder is rescanned and copied (e.g. 2s, 500ms)
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub debounce: std::time::Duration,
     /// Run CMD (sh -c) after a run that failed or needs attention, and with each report
     #[arg(long, value_name = "CMD")]
     pub notify: Option<String>,
     /// How often the report goes to --notify, and how often one problem is told
-    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub report_every: std::time::Duration,
     /// Never forget snapshots automatically
     #[arg(long)]

@@ -27,12 +27,14 @@ fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
         host: r.get(5)?,
         disk_id: r.get(6)?,
         disk: r.get(7)?,
-        result: Outcome::parse(r.get::<_, Option<String>>(8)?.as_deref()),
-        files: r.get::<_, i64>(9)?.max(0) as u64,
-        bytes: r.get::<_, i64>(10)?.max(0) as u64,
-        summary: r.get(11)?,
-        errors: serde_json::from_str(&errors).unwrap_or_default(),
-        copies: copies.and_then(|c| serde_json::from_str::<ByCopies>(&c).ok()),
+        end: Ending {
+            result: Outcome::parse(r.get::<_, Option<String>>(8)?.as_deref()),
+            files: r.get::<_, i64>(9)?.max(0) as u64,
+            bytes: r.get::<_, i64>(10)?.max(0) as u64,
+            summary: r.get(11)?,
+            errors: serde_json::from_str(&errors).unwrap_or_default(),
+            copies: copies.and_then(|c| serde_json::from_str::<ByCopies>(&c).ok()),
+        },
     })
 }
 

@@ -83,13 +83,13 @@ fn print_run(r: &Run) {
         r.kind.as_str(),
         r.origin.as_str(),
         r.disk.as_deref().unwrap_or("-"),
-        r.result.as_str(),
+        r.end.result.as_str(),
         took,
-        sz(r.bytes),
-        r.summary
+        sz(r.end.bytes),
+        r.end.summary
     );
-    if r.result.is_problem() {
-        for e in r.errors.iter().take(3) {
+    if r.end.result.is_problem() {
+        for e in r.end.errors.iter().take(3) {
             println!("    {e}");
         }
     }

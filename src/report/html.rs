@@ -64,18 +64,12 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
     }
     let p = &r.protection;
     writeln!(o, "<h2 id=\"risk\">At risk</h2>")?;
-    if r.at_risk() {
-        writeln!(
-            o,
-            "<p class=\"bad\">{} files ({}) have fewer copies than wanted; {} files ({}) are on no disk.</p>",
-            p.below_wanted.0,
-            sz(p.below_wanted.1),
-            p.by_copies[0].0,
-            sz(p.by_copies[0].1)
-        )?;
-    } else {
-        writeln!(o, "<p class=\"ok\">Every file has the copies it wants.</p>")?;
-    }
+    writeln!(
+        o,
+        "<p class=\"{}\">{}.</p>",
+        if r.at_risk() { "bad" } else { "ok" },
+        esc(&r.risk_line())
+    )?;
     if !r.advice.is_empty() {
         writeln!(o, "<ul>")?;
         for a in &r.advice {
@@ -159,19 +153,12 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
         for run in &r.problems {
             write!(
                 o,
-                "<li><span class=\"bad\">{} {}{}: {}</span> {}",
-                format_time(Some(run.started)),
-                run.kind.as_str(),
-                run.disk
-                    .as_deref()
-                    .map(|d| format!(" of {}", esc(d)))
-                    .unwrap_or_default(),
-                run.result.as_str(),
-                esc(&run.summary)
+                "<li><span class=\"bad\">{}</span>",
+                esc(&super::problem_line(run))
             )?;
-            if !run.errors.is_empty() {
+            if !run.end.errors.is_empty() {
                 write!(o, "<ul>")?;
-                for e in run.errors.iter().take(3) {
+                for e in run.end.errors.iter().take(3) {
                     write!(o, "<li>{}</li>", esc(e))?;
                 }
                 write!(o, "</ul>")?;
@@ -187,19 +174,9 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
         }
         writeln!(o, "</ul>")?;
     }
-    let g = &r.growth;
     writeln!(o, "<h2 id=\"growth\">Growth</h2>")?;
-    match g.from {
-        Some(from) => writeln!(
-            o,
-            "<p>Since {}: {:+} files ({} → {}), {} → {}.</p>",
-            format_time(Some(from)),
-            g.files_now as i64 - g.files_before as i64,
-            g.files_before,
-            g.files_now,
-            sz(g.bytes_before),
-            sz(g.bytes_now)
-        )?,
+    match r.growth_line() {
+        Some(g) => writeln!(o, "<p>Growth {}.</p>", esc(&g))?,
         None => writeln!(o, "<p>No snapshot yet.</p>")?,
     }
     writeln!(

@@ -34,7 +34,7 @@ impl Machine {
             Some(r) => format!(
                 "{} {}{}",
                 crate::util::format_time(Some(r.finished.unwrap_or(r.started))),
-                r.result.as_str(),
+                r.end.result.as_str(),
                 r.disk
                     .as_deref()
                     .map(|d| format!(" ({d})"))
@@ -115,7 +115,7 @@ pub fn machine(path: &Path, since: i64) -> Machine {
 fn read(path: &Path, since: i64) -> Result<Machine> {
     let cat = Catalog::open_readonly(path)?;
     let runs = cat.runs_since(since)?;
-    let problems: Vec<&Run> = runs.iter().filter(|r| r.result.is_problem()).collect();
+    let problems: Vec<&Run> = runs.iter().filter(|r| r.end.result.is_problem()).collect();
     let protection = cat.protection()?;
     Ok(Machine {
         machine: super::machine_name(&cat, &runs)?,
@@ -128,7 +128,7 @@ fn read(path: &Path, since: i64) -> Result<Machine> {
         problems: problems.len() as u64,
         first_error: problems
             .last()
-            .map(|r| r.errors.first().unwrap_or(&r.summary).clone()),
+            .map(|r| r.end.errors.first().unwrap_or(&r.end.summary).clone()),
     })
 }
 

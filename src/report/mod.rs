@@ -12,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::catalog::tree::Protection;
 use crate::runs::{ByCopies, Kind, Outcome, Run};
 use crate::status::DiskState;
+use crate::util::{format_size as sz, format_time};
 use anyhow::Result;
 use serde::Serialize;
 
@@ -81,6 +82,50 @@ impl Report {
     pub fn at_risk(&self) -> bool {
         self.protection.below_wanted.0 > 0
     }
+
+    /// What is at risk, in one sentence.
+    pub fn risk_line(&self) -> String {
+        let p = &self.protection;
+        if !self.at_risk() {
+            return "every file has the copies it wants".into();
+        }
+        format!(
+            "{} files ({}) have fewer copies than wanted; {} files ({}) are on no disk",
+            p.below_wanted.0,
+            sz(p.below_wanted.1),
+            p.by_copies[0].0,
+            sz(p.by_copies[0].1)
+        )
+    }
+
+    /// How the archive grew over the period, in one sentence (None before any snapshot).
+    pub fn growth_line(&self) -> Option<String> {
+        let g = &self.growth;
+        Some(format!(
+            "since {}: {:+} files ({} → {}), {} → {}",
+            format_time(Some(g.from?)),
+            g.files_now as i64 - g.files_before as i64,
+            g.files_before,
+            g.files_now,
+            sz(g.bytes_before),
+            sz(g.bytes_now)
+        ))
+    }
+}
+
+/// A problem run in one line: `2026-12-01 08:50:44 backup of red failed: copied …`.
+pub fn problem_line(run: &Run) -> String {
+    format!(
+        "{} {}{} {}: {}",
+        format_time(Some(run.started)),
+        run.kind.as_str(),
+        run.disk
+            .as_deref()
+            .map(|d| format!(" of {d}"))
+            .unwrap_or_default(),
+        run.end.result.as_str(),
+        run.end.summary
+    )
 }
 
 /// The report of one catalog at `now` over the period since `since`.
@@ -90,7 +135,7 @@ pub fn compute(cat: &Catalog, since: i64, now: i64) -> Result<Report> {
     let snapshots = cat.snapshots_counted()?;
     let mut problems: Vec<Run> = runs
         .iter()
-        .filter(|r| r.result.is_problem())
+        .filter(|r| r.end.result.is_problem())
         .cloned()
         .collect();
     problems.reverse();
@@ -101,7 +146,7 @@ pub fn compute(cat: &Catalog, since: i64, now: i64) -> Result<Report> {
         .filter_map(|r| {
             Some(CopiesAt {
                 time: r.finished?,
-                by_copies: r.copies?,
+                by_copies: r.end.copies?,
             })
         })
         .collect();
@@ -159,7 +204,7 @@ pub fn count_runs(runs: &[Run]) -> Vec<RunCount> {
             unfinished: 0,
         };
         for r in runs.iter().filter(|r| r.kind == kind) {
-            match r.result {
+            match r.end.result {
                 Outcome::Ok => c.ok += 1,
                 Outcome::Attention => c.attention += 1,
                 Outcome::Failed => c.failed += 1,

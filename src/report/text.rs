@@ -26,16 +26,9 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     let p = &r.protection;
     writeln!(o)?;
     if r.at_risk() {
-        writeln!(
-            o,
-            "AT RISK: {} files ({}) have fewer copies than wanted; {} files ({}) are on no disk",
-            p.below_wanted.0,
-            sz(p.below_wanted.1),
-            p.by_copies[0].0,
-            sz(p.by_copies[0].1)
-        )?;
+        writeln!(o, "AT RISK: {}", r.risk_line())?;
     } else {
-        writeln!(o, "every file has the copies it wants")?;
+        writeln!(o, "{}", r.risk_line())?;
     }
     for a in &r.advice {
         writeln!(o, "next: {a}")?;
@@ -102,19 +95,8 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
     if !r.problems.is_empty() {
         writeln!(o, "\nproblems, newest first")?;
         for run in &r.problems {
-            writeln!(
-                o,
-                "  {} {} {}{}: {}",
-                format_time(Some(run.started)),
-                run.kind.as_str(),
-                run.disk
-                    .as_deref()
-                    .map(|d| format!("of {d} "))
-                    .unwrap_or_default(),
-                run.result.as_str(),
-                run.summary
-            )?;
-            for e in run.errors.iter().take(3) {
+            writeln!(o, "  {}", super::problem_line(run))?;
+            for e in run.end.errors.iter().take(3) {
                 writeln!(o, "      {e}")?;
             }
         }
@@ -122,18 +104,8 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
             writeln!(o, "  and {} more: see `dsbfs log`", r.more_problems)?;
         }
     }
-    let g = &r.growth;
-    if let Some(from) = g.from {
-        writeln!(
-            o,
-            "\ngrowth since {}: {:+} files ({} → {}), {} → {}",
-            format_time(Some(from)),
-            g.files_now as i64 - g.files_before as i64,
-            g.files_before,
-            g.files_now,
-            sz(g.bytes_before),
-            sz(g.bytes_now)
-        )?;
+    if let Some(g) = r.growth_line() {
+        writeln!(o, "\ngrowth {g}")?;
     }
     writeln!(o, "last scan: {}", format_time(r.last_scan))?;
     if let Some(m) = &r.mass_change {

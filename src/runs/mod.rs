@@ -146,13 +146,9 @@ pub struct Run {
     #[serde(skip)]
     pub disk_id: Option<i64>,
     pub disk: Option<String>,
-    pub result: Outcome,
-    pub files: u64,
-    pub bytes: u64,
-    pub summary: String,
-    pub errors: Vec<String>,
-    /// After a backup or verify: the catalog's files by copies.
-    pub copies: Option<ByCopies>,
+    /// How it ended (`Unfinished`, with nothing else, until it does).
+    #[serde(flatten)]
+    pub end: Ending,
 }
 
 /// A run as it starts.
@@ -165,13 +161,15 @@ pub struct Start<'a> {
 }
 
 /// What a run's record says about how it ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Ending {
     pub result: Outcome,
     pub files: u64,
     pub bytes: u64,
     pub summary: String,
+    /// The first errors.
     pub errors: Vec<String>,
+    /// After a backup or verify: the catalog's files by copies.
     pub copies: Option<ByCopies>,
 }
 
@@ -222,7 +220,7 @@ pub fn last_line(recorded_time: Option<i64>, run: Option<&Run>) -> String {
         Some(r) => format!(
             "{} {}",
             format_time(Some(r.finished.unwrap_or(r.started))),
-            r.result.as_str()
+            r.end.result.as_str()
         ),
         None => format_time(recorded_time),
     }
@@ -455,7 +453,11 @@ mod tests {
         let seen = record(&a.cat, Kind::Verify, Some(&d), || {
             let runs = a.cat.runs_since(0)?;
             assert_eq!(runs.len(), 1);
-            assert_eq!(runs[0].result, Outcome::Unfinished, "begun before the work");
+            assert_eq!(
+                runs[0].end.result,
+                Outcome::Unfinished,
+                "begun before the work"
+            );
             Ok(Done(Outcome::Attention))
         })
         .unwrap();
@@ -469,25 +471,25 @@ mod tests {
         assert_eq!(runs.len(), 2);
         let (v, b) = (&runs[0], &runs[1]);
         assert_eq!(
-            (v.kind, v.result, v.files, v.bytes),
+            (v.kind, v.end.result, v.end.files, v.end.bytes),
             (Kind::Verify, Outcome::Attention, 3, 300)
         );
         assert_eq!(v.disk.as_deref(), Some("red"));
         assert_eq!(v.disk_id, Some(d.id));
         assert_eq!(
-            (v.summary.as_str(), v.errors.as_slice()),
+            (v.end.summary.as_str(), v.end.errors.as_slice()),
             ("did it", ["e1".to_string()].as_slice())
         );
         assert_eq!(v.origin, Origin::Hand);
         assert_eq!(v.host, host());
         assert!(v.finished.is_some_and(|f| f >= v.started));
         assert_eq!(
-            v.copies,
+            v.end.copies,
             Some([(0, 0); 4]),
             "a verify records the copies after it"
         );
-        assert_eq!((b.kind, b.result), (Kind::Backup, Outcome::Failed));
-        assert_eq!(b.errors, ["disk red is full"]);
+        assert_eq!((b.kind, b.end.result), (Kind::Backup, Outcome::Failed));
+        assert_eq!(b.end.errors, ["disk red is full"]);
         assert_eq!(
             a.cat
                 .last_run(Kind::Backup, Some(d.id))
@@ -523,7 +525,7 @@ mod tests {
             .unwrap();
         record(&a.cat, Kind::Scan, None, || Ok(Done(Outcome::Ok))).unwrap();
         let runs = a.cat.runs_since(0).unwrap();
-        let result = |id| runs.iter().find(|r| r.id == id).unwrap().result;
+        let result = |id| runs.iter().find(|r| r.id == id).unwrap().end.result;
         assert_eq!(result(killed), Outcome::Interrupted);
         assert_eq!(
             result(restore),

@@ -400,7 +400,7 @@ impl Watcher<'_> {
             .last_run(Kind::Backup, None)
             .ok()
             .flatten()
-            .and_then(|r| r.copies)
+            .and_then(|r| r.end.copies)
         else {
             return;
         };
