@@ -4,7 +4,7 @@
 # Usage: scripts/bench.sh [--work DIR] [--small N] [--large N] [--large-mib M]
 #                         [--seed S] [--runs N] [--dsb-runs N] [--only SECTION[,SECTION…]]
 #                         [--budget SECONDS] [--big-mib M] [--max-others CPUS]
-#                         [--dsbfs PATH] [--no-build] [--no-dsb]
+#                         [--dsbfs PATH] [--no-build] [--no-dsb] [--watch-idle SECONDS]
 #
 #   --work DIR     everything the bench writes goes here (default /tmp/dsbfs-bench): the
 #                  cached tree(s), a distbackup venv, catalogs, disks and copies (deleted
@@ -30,7 +30,8 @@
 #   --dsb-runs N   scan rounds that also run distbackup (default: --runs; it is slow; a
 #                  disturbed dsb run is retried twice at most, the quietest kept)
 #   --only LIST    sections to run, comma-separated (default: all): scan, backup,
-#                  distbackup-full, restore, verify, mount, history
+#                  distbackup-full, restore, verify, mount, history, watch
+#   --watch-idle S how long the watch section leaves the daemon idle (default 120)
 #   --big-mib M    size of the file the mount section reads with dd (default 1024)
 #   --dsbfs PATH   binary to measure (default: target/release/dsbfs, built first)
 #   --no-build     do not run `cargo build --release`
@@ -90,6 +91,10 @@
 #   < 2 s); cold `find -type f` and `ls -lR` of a fresh `-o snapshot=1` mount against a
 #   fresh mount of the latest snapshot (goal ≤ 1.2×), the image detached and attached
 #   again before each (as in the mount section). Needs root.
+# Section watch (weight 2): `dsbfs watch` over a grid tree of --small files, idle (CPU
+#   < 1 % of a core, RSS < 60 MB) and the latency from a change to its copy on a connected
+#   disk (median of 20, beside the 2 s debounce; ≤ 10 s). In scripts/bench-watch.sh, which
+#   also runs just this section.
 #
 # Adding a section: write `section_NAME` (helpers: `measure`, `run_rounds`, `in_order`,
 # `kept_best`, `kept_ratios`, `add_row`, `note`, `new_catalog`, `warm_tree`,
@@ -97,16 +102,16 @@
 # append NAME to ALL_SECTIONS and give it a WEIGHT below.
 set -euo pipefail
 
-ALL_SECTIONS=(scan backup distbackup-full restore verify mount history)
+ALL_SECTIONS=(scan backup distbackup-full restore verify mount history watch)
 # Shares of --budget (see the header).
-declare -A WEIGHT=([scan]=3 [backup]=3 [distbackup-full]=5 [restore]=3 [verify]=1 [mount]=2 [history]=2)
+declare -A WEIGHT=([scan]=3 [backup]=3 [distbackup-full]=5 [restore]=3 [verify]=1 [mount]=2 [history]=2 [watch]=2)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 
 WORK=/tmp/dsbfs-bench
 SMALL=100000 LARGE=4 LARGE_MIB=256 SEED=1 RUNS=3 DSB_RUNS= ONLY= DSBFS= BUILD=1 USE_DSB=1
-MAX_OTHERS=0.3 BUDGET=840 BIG_MIB=1024
+MAX_OTHERS=0.3 BUDGET=840 BIG_MIB=1024 WATCH_IDLE=120
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -125,11 +130,12 @@ while [ $# -gt 0 ]; do
         --dsbfs) DSBFS=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-dsb) USE_DSB=0; shift ;;
+        --watch-idle) WATCH_IDLE=$2; shift 2 ;;
         -h | --help) usage ;;
         *) echo "bench.sh: unknown argument $1" >&2; usage ;;
     esac
 done
-for v in SMALL LARGE LARGE_MIB SEED RUNS BUDGET BIG_MIB ${DSB_RUNS:+DSB_RUNS}; do
+for v in SMALL LARGE LARGE_MIB SEED RUNS BUDGET BIG_MIB WATCH_IDLE ${DSB_RUNS:+DSB_RUNS}; do
     opt=${v,,}
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench.sh: --${opt//_/-} needs a number" >&2; exit 2; }
 done
@@ -179,6 +185,10 @@ MOUNT_PID=   # the dsbfs mount daemon this run started, while it runs
 TMPFS_MOUNTED=0
 cleanup() {
     local c i
+    if [ -n "${WATCH_PID:-}" ]; then
+        kill "$WATCH_PID" 2>/dev/null || true
+        wait "$WATCH_PID" 2>/dev/null || true
+    fi
     if [ -n "$MOUNT_PID" ] || mountpoint -q "$MNT" 2>/dev/null; then
         fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
@@ -222,12 +232,10 @@ DSBFS=$(cd "$(dirname "$DSBFS")" && pwd)/$(basename "$DSBFS")
 # ---------------------------------------------------------------- the tree (cached)
 TREE=$WORK/tree-s$SMALL-l${LARGE}x$LARGE_MIB-seed$SEED
 STAMP=$TREE.stamp
-TREE_DESC="(not used: the mount and history sections make their own)"
-needs_tree=0
-for s in "${SECTIONS[@]}"; do
-    case $s in mount | history) ;; *) needs_tree=1 ;; esac
-done
-if [ "$needs_tree" = 1 ]; then
+TREE_DESC="(not used: the mount, history and watch sections make their own)"
+NEEDS_TREE=0
+for s in "${SECTIONS[@]}"; do [[ $s == mount || $s == history || $s == watch ]] || NEEDS_TREE=1; done
+if [ "$NEEDS_TREE" = 1 ]; then
     GEN_ID="bench-tree.py $(sha256sum "$HERE/bench-tree.py" | cut -c1-16) --small $SMALL --large $LARGE --large-mib $LARGE_MIB --seed $SEED"
     if [ -d "$TREE" ] && [ -f "$STAMP" ] && [ "$(head -1 "$STAMP")" = "$GEN_ID" ]; then
         log "reusing the tree $TREE"
@@ -1236,6 +1244,10 @@ print(c.execute("SELECT count(*) FROM versions").fetchone()[0],
     cold_detach
     rm -f -- "$COLD_IMG"
 }
+
+# ---------------------------------------------------------------- section: watch
+# shellcheck source=scripts/bench-watch.sh
+source "$HERE/bench-watch.sh"
 
 # ---------------------------------------------------------------- run and report
 SECTION_S=()

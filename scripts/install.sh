@@ -33,4 +33,4 @@ target/release/dsbfs completions zsh > "$DESTDIR$PREFIX/share/zsh/site-functions
 target/release/dsbfs completions fish > "$DESTDIR$PREFIX/share/fish/vendor_completions.d/dsbfs.fish"
 command -v mandb >/dev/null && [ -z "$DESTDIR" ] && mandb -q 2>/dev/null || true
 echo "installed dsbfs in $bin, mount.dsbfs in $SBIN, man pages and completions under $PREFIX/share"
-echo "example watch service: scripts/dsbfs-watch.service"
+echo "systemd units for dsbfs watch: scripts/dsbfs-watch.service (system), scripts/dsbfs-watch-user.service (user)"

@@ -32,6 +32,7 @@ command -v getfattr >/dev/null || need+=(attr)
 command -v mandoc >/dev/null || need+=(mandoc)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v chromium >/dev/null || need+=(chromium)  # loads the HTML report (tests/report.rs)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2

@@ -77,7 +77,17 @@ impl BackupReport {
     }
 }
 
+/// Backs up to `disk` (a recorded run, unless a dry run).
 pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<BackupReport> {
+    if opts.dry_run {
+        return backup(cat, disk, opts);
+    }
+    crate::runs::record(cat, crate::runs::Kind::Backup, Some(&disk.record), || {
+        backup(cat, disk, opts)
+    })
+}
+
+fn backup(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<BackupReport> {
     let store = &disk.store;
     let mut report = BackupReport {
         disk: disk.record.name.clone(),
@@ -142,6 +152,11 @@ pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Back
     // Whatever happened to the copy, the sources seen changing are re-hashed next scan.
     cat.flag_for_rescan(&run.changed_sources)?;
     copied?;
+    if crate::interrupt::requested() {
+        run.report
+            .stopped
+            .get_or_insert_with(|| "stopped on request; what was copied before is recorded".into());
+    }
     let now = crate::util::now();
     cat.update_disk(
         disk.record.id,
@@ -272,7 +287,7 @@ impl Run<'_> {
                 let tx = tx.clone();
                 let (jobs, next, stop, others, pb) = (&jobs, &next, &stop, &others, &pb);
                 s.spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) && !crate::interrupt::requested() {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
                         if tx.send((i, stage(store, others, job, pb))).is_err() {
@@ -401,6 +416,8 @@ impl Run<'_> {
             }
             Ok(Some(Written::Present)) => Step::Present,
             Ok(_) => return Ok(None),
+            // Abandoned on request: its temporary is gone, nothing to count.
+            Err(e) if crate::interrupt::is_interrupted(&e) => return Ok(None),
             Err(e) if e.downcast_ref::<DiskError>().is_none() => {
                 self.report.unreadable += 1;
                 self.note(format!(
@@ -540,6 +557,7 @@ fn stage(store: &Store, others: &[Connected], job: &CopyJob, pb: &ProgressBar) -
                 continue;
             }
         };
+        let mut file = crate::interrupt::Abandoning(&mut file);
         match store.stage(&mut file, &job.hash, job.size, &on_bytes) {
             Ok(Written::Mismatch) => notes.push(Note::SourceChanged(path.clone())),
             written => {
@@ -551,9 +569,10 @@ fn stage(store: &Store, others: &[Connected], job: &CopyJob, pb: &ProgressBar) -
         }
     }
     for other in others {
-        let Ok(mut f) = other.store.open_object(&job.hash) else {
+        let Ok(f) = other.store.open_object(&job.hash) else {
             continue;
         };
+        let mut f = crate::interrupt::Abandoning(f);
         match store.stage(&mut f, &job.hash, job.size, &on_bytes) {
             Ok(Written::Mismatch) => {
                 let name = &other.record.name;

@@ -13,9 +13,9 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The catalog file [default: $XDG_DATA_HOME/dsbfs/catalog.db]
-    #[arg(long, global = true, env = "DSBFS_CATALOG", value_name = "PATH")]
-    pub catalog: Option<PathBuf>,
+    /// The catalog file [default: $XDG_DATA_HOME/dsbfs/catalog.db]; `report` takes several, and folders of catalogs
+    #[arg(long, global = true, env = "DSBFS_CATALOG", value_name = "PATH", action = clap::ArgAction::Append)]
+    pub catalog: Vec<PathBuf>,
     /// Say more (repeat for debug output)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -46,15 +46,14 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Re-hash every object on the connected disk NAME; quarantine bad ones, fix the catalog, record missing block hashes
     Verify(VerifyArgs),
-    /// Stay running: rescan now and then, and back up to each disk as soon as it is connected
-    Watch {
-        /// How often to rescan the sources (e.g. 30m, 6h)
-        #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
-        scan_every: std::time::Duration,
-        /// How often to look for disks that appear without a mount event (e.g. 30s)
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        poll: std::time::Duration,
-    },
+    /// Stay running: mirror changes to the connected disks, back up each disk as it is connected, report
+    #[command(long_about = WATCH_ABOUT)]
+    Watch(WatchArgs),
+    /// The runs of scan, backup, verify, restore and forget, by hand or by watch, oldest first
+    Log(LogArgs),
+    /// The summary to read once a week: what is at risk, disks, runs and errors, growth
+    #[command(long_about = REPORT_ABOUT)]
+    Report(ReportArgs),
     /// Print the shell code that completes dsbfs commands, disk names and paths
     Completions {
         /// bash, zsh or fish. bash: `source <(dsbfs completions bash)`; zsh likewise; fish: `dsbfs completions fish | source`
@@ -84,6 +83,91 @@ pub enum Command {
     /// Make a catalog again from the disks alone (on a new machine, or after losing it)
     #[command(after_help = RECOVER_HELP)]
     Recover(RecoverArgs),
+}
+
+const WATCH_ABOUT: &str = "\
+Stay running: mirror changes to the connected disks, back up each disk as it is connected, report.
+
+The sources are watched with inotify: a folder that changed is rescanned once it has been quiet \
+for --debounce (a file still being written waits), and every connected disk is backed up, so a \
+second drive that stays connected receives a change within seconds. A full rescan runs every \
+--scan-every, and whenever inotify loses events or runs out of watches (raise \
+fs.inotify.max_user_watches with sysctl). A disk is backed up as soon as it appears (a mount, \
+or a folder-disk within --poll). Once a day, after a scan or backup, snapshots are forgotten by \
+the retention policy (`dsbfs policy`), unless the mass-change guard is raised or the snapshots \
+since the last forget together changed or removed over 30% of the files (then it raises it).
+
+Every scan, backup and forget is a run in `dsbfs log`; scans and backups never overlap with \
+each other or with ones started by hand (they wait). It logs one line per event to stderr \
+(INFO; -q for errors only), and SIGTERM or SIGINT stop it within seconds (exit 0).
+
+--notify CMD runs `sh -c CMD` after a run that failed or needs attention, when files are on no \
+disk after a backup (the same problem once per --report-every), and every --report-every with \
+the report: the text report on stdin, the JSON report in DSBFS_REPORT_JSON, one line saying why \
+in DSBFS_SUBJECT. For example: --notify 'mail -s \"$DSBFS_SUBJECT\" me@example.org'.
+
+systemd units: scripts/dsbfs-watch.service (system, as root) and scripts/dsbfs-watch-user.service \
+(systemctl --user).";
+
+const REPORT_ABOUT: &str = "\
+The summary to read once a week: what is at risk and which disk to plug in, files by copies, \
+each disk's fill and last backup and verify, the runs of the period and their errors, and how \
+the archive grew.
+
+With several --catalog (or a folder, searched for dsbfs catalogs such as the copies on a \
+server's disks): one line per machine with its last scan, last backup, bytes at risk and \
+errors. Exit 3 when anything is at risk, failed or cannot be read.
+
+--format html writes one self-contained page (inline SVG charts of disk fill and of files by \
+copies over time; no scripts, nothing fetched).";
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// How often to rescan every source in full (e.g. 10m, 1h); changes are seen at once
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub scan_every: std::time::Duration,
+    /// How often to look for disks that appear without a mount event (e.g. 30s)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub poll: std::time::Duration,
+    /// Quiet time before a changed folder is rescanned and copied (e.g. 2s, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub debounce: std::time::Duration,
+    /// Run CMD (sh -c) after a run that failed or needs attention, and with each report
+    #[arg(long, value_name = "CMD")]
+    pub notify: Option<String>,
+    /// How often the report goes to --notify, and how often one problem is told
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub report_every: std::time::Duration,
+    /// Never forget snapshots automatically
+    #[arg(long)]
+    pub no_forget: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Only runs started within DURATION before now (e.g. 7d, 12h)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The period the report covers, back from now (e.g. 7d, 24h)
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// text, json, or html (one self-contained page)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, hide_possible_values = true)]
+    pub format: ReportFormat,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,14 +11,20 @@ fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
     let cli = Cli::parse();
     // A mount runs for long and logs little: say when it mounts and unmounts, with times.
-    let serving = matches!(cli.command, dsbfs::cli::Command::Mount(_));
+    // `watch` logs one line per event at INFO, with times unless journald adds its own.
+    let serving = matches!(
+        cli.command,
+        dsbfs::cli::Command::Mount(_) | dsbfs::cli::Command::Watch(_)
+    );
     // -v makes `mount` say where it mounted; -vv logs every open.
     let level = if serving {
         cli.verbose.max(1)
     } else {
         cli.verbose
     };
-    init_logging(level, cli.quiet, serving);
+    let journald = matches!(cli.command, dsbfs::cli::Command::Watch(_))
+        && std::env::var_os("JOURNAL_STREAM").is_some();
+    init_logging(level, cli.quiet, serving && !journald);
     finish(dsbfs::cmd::run(cli), "dsbfs")
 }
 

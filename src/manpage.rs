@@ -6,7 +6,7 @@ use clap_mangen::Man;
 use std::io::Write;
 
 /// The page's date: bump it when the commands change.
-const MAN_DATE: &str = "2026-11-22";
+const MAN_DATE: &str = "2026-12-01";
 
 /// Sections after the commands: what the clap definitions do not say.
 const TRAILER: &str = r#".SH "EXIT STATUS"

@@ -21,6 +21,11 @@ pub struct DiskState {
     pub cap: Option<u64>,
     pub last_backup: Option<i64>,
     pub last_verify: Option<i64>,
+    /// The latest backup and verify runs on this disk, however they ended.
+    pub last_backup_run: Option<crate::runs::Run>,
+    pub last_verify_run: Option<crate::runs::Run>,
+    /// Bytes dsbfs may still add (measured now if connected, else when last seen).
+    pub room: u64,
     /// At-risk bytes (and objects) a backup to this disk would give another copy.
     pub would_protect: (u64, u64),
 }
@@ -203,13 +208,16 @@ fn disk_states(cat: &Catalog) -> Result<Vec<DiskState>> {
             .fold((0, 0), |a, s| (a.0 + s, a.1 + 1));
         disks.push(DiskState {
             connected: live.is_some(),
-            name: d.name,
             objects,
             used,
             cap: d.cap,
             last_backup: d.last_backup,
             last_verify: d.last_verify,
+            last_backup_run: cat.last_run(crate::runs::Kind::Backup, Some(d.id))?,
+            last_verify_run: cat.last_run(crate::runs::Kind::Verify, Some(d.id))?,
+            room,
             would_protect,
+            name: d.name,
         });
     }
     Ok(disks)

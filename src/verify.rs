@@ -61,7 +61,14 @@ enum Finding {
     Damaged(String),
 }
 
+/// Verifies `disk` (a recorded run).
 pub fn verify(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Result<VerifyReport> {
+    crate::runs::record(cat, crate::runs::Kind::Verify, Some(&disk.record), || {
+        check(cat, disk, fix, progress)
+    })
+}
+
+fn check(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Result<VerifyReport> {
     let store = &disk.store;
     let _lock = if fix { Some(store.lock()?) } else { None };
     let id = disk.record.id;

@@ -433,8 +433,17 @@ fn a_bad_context_is_a_usage_error_that_names_the_line_and_imports_nothing() {
 }
 
 /// The status JSON without what moves by itself.
+/// `status --json` without each disk's last runs: the run history in a catalog copy
+/// ends before the backup that wrote the copy had ended, so a recovered catalog knows
+/// that run only as begun.
 fn status(w: &World) -> serde_json::Value {
-    w.json(["status", "--json"])
+    let mut s = w.json(["status", "--json"]);
+    for d in s["disks"].as_array_mut().unwrap() {
+        let d = d.as_object_mut().unwrap();
+        d.remove("last_backup_run");
+        d.remove("last_verify_run");
+    }
+    s
 }
 
 fn remove_catalog(w: &World) {

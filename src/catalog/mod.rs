@@ -7,6 +7,7 @@ mod disks;
 pub mod history;
 mod placement;
 pub mod recover;
+mod runs;
 mod schema;
 mod sources;
 pub mod tree;

@@ -151,6 +151,27 @@ const MIGRATIONS: &[&str] = &[
         block_size INTEGER NOT NULL,     -- bytes per block (1 MiB); the last may be shorter
         hashes BLOB NOT NULL             -- the 32-byte BLAKE3 hash of each block, in order
      );",
+    // 6: run history. A row per scan, backup, verify, restore and forget, written when the
+    // run starts and completed when it ends; `result` NULL: running, or killed (the next
+    // run that holds the catalog's lock marks it interrupted).
+    "CREATE TABLE runs(
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,               -- scan, backup, verify, restore, forget
+        started INTEGER NOT NULL,         -- unix seconds
+        finished INTEGER,
+        origin TEXT NOT NULL,             -- hand or watch
+        host TEXT NOT NULL,               -- the machine it ran on
+        disk INTEGER,                     -- disks.id, no reference: a disk may be forgotten
+        disk_name TEXT,                   -- its name then
+        result TEXT,                      -- ok, attention, failed, interrupted
+        files INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        summary TEXT NOT NULL DEFAULT '', -- one line for people
+        errors TEXT NOT NULL DEFAULT '[]',-- JSON: the first errors
+        copies TEXT                       -- JSON: [files, bytes] with 0, 1, 2, 3+ copies after it
+     );
+     CREATE INDEX runs_started ON runs(started);
+     CREATE INDEX runs_disk ON runs(disk, kind, started);",
 ];
 
 /// The format this build writes.

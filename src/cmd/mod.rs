@@ -8,6 +8,7 @@ mod ls;
 mod mount;
 mod recover;
 mod restore;
+mod runs;
 mod source;
 mod status;
 mod where_;
@@ -48,10 +49,17 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
+    if cli.catalog.len() > 1 && !matches!(cli.command, Command::Report(_)) {
+        return Err(crate::usage(format!(
+            "--catalog is given {} times: only `dsbfs report` reads several catalogs",
+            cli.catalog.len()
+        )));
+    }
     let ctx = Ctx {
         catalog_path: cli
             .catalog
-            .clone()
+            .first()
+            .cloned()
             .unwrap_or_else(crate::catalog::default_path),
         quiet: cli.quiet,
         verbose: cli.verbose,
@@ -65,13 +73,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Where(a) => where_::run(&ctx, a),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Verify(a) => verify(&ctx, a),
-        Command::Watch { scan_every, poll } => {
-            crate::watch::watch(
-                &ctx.catalog_path,
-                &crate::watch::WatchOptions { scan_every, poll },
-            )?;
-            Ok(crate::exit::OK)
-        }
+        Command::Watch(a) => runs::watch(&ctx, a),
+        Command::Log(a) => runs::log(&ctx, a),
+        Command::Report(a) => runs::report(&ctx, &cli.catalog, a),
         Command::Completions { shell } => {
             crate::complete::registration(shell, &mut std::io::stdout())?;
             Ok(crate::exit::OK)

@@ -4,7 +4,7 @@ use super::Ctx;
 use crate::catalog::tree::Protection;
 use crate::cli::StatusArgs;
 use crate::status::Status;
-use crate::util::{format_size as sz, format_time};
+use crate::util::format_size as sz;
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
@@ -48,13 +48,13 @@ fn print_status(st: &Status) {
         println!("disks");
         for d in &st.disks {
             println!(
-                "  {:<12} {:<9} {:>9} of {:<9} backup {:<19} verify {}",
+                "  {:<12} {:<9} {:>9} of {:<9} backup {}  verify {}",
                 d.name,
                 if d.connected { "connected" } else { "offline" },
                 sz(d.used),
                 d.cap.map_or("auto".into(), sz),
-                format_time(d.last_backup),
-                format_time(d.last_verify)
+                crate::runs::last_line(d.last_backup, d.last_backup_run.as_ref()),
+                crate::runs::last_line(d.last_verify, d.last_verify_run.as_ref())
             );
         }
     }

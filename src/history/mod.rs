@@ -6,7 +6,7 @@ pub mod counts;
 pub mod retention;
 
 use crate::catalog::Catalog;
-use crate::catalog::history::{Released, SnapshotRecord};
+use crate::catalog::history::{Change, Released, SnapshotRecord};
 use anyhow::{Result, bail};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -21,6 +21,8 @@ pub const GUARD: &str = "mass_change";
 const GUARD_MIN_FILES: u64 = 10;
 /// Share of files that changed or vanished in one scan that raises the guard.
 pub const GUARD_PERCENT: u64 = 30;
+/// How far back `check_since_last_forget` looks at most (seconds).
+const WINDOW_MAX: i64 = 7 * 86400;
 
 /// A scan that changed or removed an unusual share of the files: history is kept
 /// regardless of policy until the user runs `forget` themselves.
@@ -89,12 +91,13 @@ pub fn check_snapshot(cat: &Catalog, snapshot: i64) -> Result<Option<MassChange>
 }
 
 /// Records what the snapshot `summary.scan` holds and changed, and raises the mass-change
-/// guard if it should. A clean scan counted as it went; one that was resumed or kept
-/// files it could not read is counted again from the versions.
+/// guard if it should. A clean full scan counted as it went; one that was resumed, kept
+/// files it could not read, or walked only some folders is counted from the versions.
 pub fn after_scan(cat: &Catalog, summary: &crate::scan::ScanSummary) -> Result<Option<MassChange>> {
     let mut list = cat.snapshots()?;
     if let Some(s) = list.iter_mut().find(|s| s.id == summary.scan) {
-        s.counts = (!summary.resumed && !summary.needs_attention()).then(|| counts::Counts {
+        let counted = !summary.resumed && !summary.needs_attention() && summary.only.is_empty();
+        s.counts = counted.then(|| counts::Counts {
             files: summary.unchanged.files + summary.new.files + summary.changed.files,
             bytes: summary.unchanged.bytes + summary.new.bytes + summary.changed.bytes,
             new: summary.new.files,
@@ -220,11 +223,70 @@ pub fn plan_forget(cat: &Catalog, policy: &Policy, tz: &TimeZone, now: i64) -> R
 /// Drops the snapshots the plan does not keep (nothing with `dry_run`). A user's `forget`
 /// lowers the mass-change guard: they have seen it and decided.
 pub fn forget(cat: &Catalog, plan: &ForgetPlan, dry_run: bool) -> Result<Released> {
-    let released = cat.forget(&plan.drop(), dry_run)?;
-    if !dry_run {
-        cat.clear_setting(GUARD)?;
+    if dry_run {
+        return cat.forget(&plan.drop(), true);
     }
-    Ok(released)
+    crate::runs::record(cat, crate::runs::Kind::Forget, None, || {
+        let released = cat.forget(&plan.drop(), false)?;
+        cat.clear_setting(GUARD)?;
+        Ok(released)
+    })
+}
+
+/// The mass-change check over everything since the last forget: `watch` takes many small
+/// snapshots (a partial scan per change), none of which alone is a mass change, while
+/// together they may be (files encrypted one folder at a time). Raises the guard when the
+/// paths changed or removed between the last snapshot before that forget (at most
+/// `WINDOW_MAX` back: years of ordinary edits are no attack) and the latest are an
+/// unusual share of the files.
+pub fn check_since_last_forget(cat: &Catalog) -> Result<Option<MassChange>> {
+    let list = cat.snapshots_counted()?;
+    let Some(latest) = list.last() else {
+        return Ok(None);
+    };
+    let forgotten = cat
+        .last_run(crate::runs::Kind::Forget, None)?
+        .map_or(i64::MIN, |r| r.started);
+    let since = forgotten.max(latest.time - WINDOW_MAX);
+    let base = list.iter().rev().find(|s| s.time <= since).or(list.first());
+    let Some(base) = base.filter(|b| b.id != latest.id) else {
+        return Ok(None);
+    };
+    let diff = cat.diff(base.id, latest.id)?;
+    let count = |c: Change| diff.iter().filter(|(_, d)| *d == c).count() as u64;
+    let (changed, deleted) = (count(Change::Modified), count(Change::Removed));
+    let before = base.counts.map_or(0, |c| c.files);
+    if !is_mass_change(before, changed, deleted) {
+        return Ok(None);
+    }
+    let m = MassChange {
+        snapshot: latest.id,
+        changed,
+        deleted,
+        before,
+    };
+    cat.set_setting(GUARD, &m)?;
+    tracing::warn!("{}", m.describe());
+    Ok(Some(m))
+}
+
+/// `watch`'s forget: by the stored policy, never while the mass-change guard is raised
+/// (looked at again once the catalog's lock is held), and leaving the guard alone. None
+/// when the guard kept it from running.
+pub fn forget_by_policy(cat: &Catalog, tz: &TimeZone, now: i64) -> Result<Option<Released>> {
+    if guard(cat)?.is_some() || check_since_last_forget(cat)?.is_some() {
+        return Ok(None);
+    }
+    let mut guarded = false;
+    let released = crate::runs::record(cat, crate::runs::Kind::Forget, None, || {
+        if guard(cat)?.is_some() {
+            guarded = true;
+            return Ok(Released::default());
+        }
+        let plan = plan_forget(cat, &cat.policy()?, tz, now)?;
+        cat.forget(&plan.drop(), false)
+    })?;
+    Ok((!guarded).then_some(released))
 }
 
 #[cfg(test)]
@@ -284,6 +346,48 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(sorted, names);
+    }
+
+    #[test]
+    fn many_small_snapshots_that_together_change_a_third_of_the_files_keep_forget_away() {
+        let files: Vec<(String, usize)> = (0..40).map(|i| (format!("f{i:02}"), 10)).collect();
+        let refs: Vec<(&str, usize)> = files.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let a = crate::test_archive::Archive::scanned(&refs);
+        let tz = TimeZone::UTC;
+        // One busy file rewritten again and again is one changed path.
+        for round in 0..12 {
+            std::fs::write(a.path("src/f00"), format!("round {round}")).unwrap();
+            crate::scan::run(&a.cat, false).unwrap();
+        }
+        assert!(check_since_last_forget(&a.cat).unwrap().is_none());
+        // Four files a snapshot, none a mass change alone: 16 of 40 files together.
+        for round in 0..4 {
+            for i in 0..4 {
+                let f = a.path(&format!("src/f{:02}", 10 + round * 4 + i));
+                std::fs::write(f, "encrypted").unwrap();
+            }
+            crate::scan::run(&a.cat, false).unwrap();
+            assert!(
+                guard(&a.cat).unwrap().is_none(),
+                "no snapshot alone raises it"
+            );
+        }
+        assert_eq!(
+            forget_by_policy(&a.cat, &tz, crate::util::now()).unwrap(),
+            None,
+            "no automatic forget"
+        );
+        let g = guard(&a.cat).unwrap().expect("the guard is raised");
+        assert_eq!((g.changed, g.deleted, g.before), (17, 0, 40));
+        // The user looks and decides: their forget lowers it; the next window starts there.
+        let plan = plan_forget(&a.cat, &a.cat.policy().unwrap(), &tz, crate::util::now()).unwrap();
+        forget(&a.cat, &plan, false).unwrap();
+        assert!(guard(&a.cat).unwrap().is_none());
+        assert!(
+            forget_by_policy(&a.cat, &tz, crate::util::now())
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -205,7 +205,19 @@ impl Batch {
     }
 }
 
+/// Restores into `dest` (a recorded run, when the catalog may be written).
 pub fn restore(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
+    let from = opts
+        .from
+        .as_deref()
+        .map(|name| crate::disks::named(cat, name))
+        .transpose()?;
+    crate::runs::record(cat, crate::runs::Kind::Restore, from.as_ref(), || {
+        restore_into(cat, dest, opts)
+    })
+}
+
+fn restore_into(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<RestoreReport> {
     let items = select(cat, opts.at, &opts.patterns)?;
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let dest_fd = nix::fcntl::open(

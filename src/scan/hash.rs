@@ -55,6 +55,9 @@ impl<T: Send + 'static> Pool<T> {
                     // 1 MiB on the same files, for 8 times the read calls.
                     let mut buf = vec![0u8; 128 << 10];
                     for job in rx {
+                        if crate::interrupt::requested() {
+                            break;
+                        }
                         let outcome = hash_file(&job.path, &mut buf, &on_bytes);
                         if tx
                             .send(Done {
@@ -125,6 +128,9 @@ fn hash_once(
     // Stops at the size seen before reading, sparing small files the read that finds
     // the end: a file that grew meanwhile shows it in its size and times after.
     while total < before.len() {
+        if crate::interrupt::requested() {
+            return Err(std::io::Error::other(crate::interrupt::Interrupted));
+        }
         let n = match f.read(buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -7,6 +7,9 @@
 
 pub mod detect;
 pub mod hash;
+mod partial;
+
+pub use partial::{Rescan, run_paths};
 
 use crate::catalog::tree::Child;
 use crate::catalog::{Catalog, Kind, NodeAttr, VersionRow};
@@ -57,6 +60,9 @@ pub struct ScanSummary {
     pub errors: crate::problems::Problems,
     /// This scan changed or removed an unusual share of the files (see `history`).
     pub mass_change: Option<crate::history::MassChange>,
+    /// The folders a partial scan (`run_paths`) walked; empty for a full scan.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
 }
 
 impl ScanSummary {
@@ -172,9 +178,41 @@ pub struct Scanner<'a> {
     last_commit: Instant,
     progress: ProgressBar,
     queued_bytes: u64,
+    /// Walk into a subfolder only when the catalog did not know it as a folder (partial
+    /// scans: the folders that changed are walked, the rest carries on).
+    shallow: bool,
 }
 
+/// A subfolder to walk after its parent's listing.
+struct Subdir {
+    entry: i64,
+    name: Vec<u8>,
+    physical: Option<PathBuf>,
+    follow: bool,
+    /// The catalog knew it as a folder already.
+    known: bool,
+}
+
+/// Scans every source (a recorded run).
 pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
+    crate::runs::record(cat, crate::runs::Kind::Scan, None, || {
+        scan(cat, show_progress, None)
+    })
+}
+
+/// Folders never walked into: dsbfs mounts and backup disks.
+pub fn skipped_folders(cat: &Catalog) -> Result<HashSet<PathBuf>> {
+    let mut skip: HashSet<PathBuf> = crate::mounts::mounts()
+        .into_iter()
+        .filter(|m| m.fstype.starts_with("fuse.dsbfs"))
+        .map(|m| m.mount_point)
+        .collect();
+    skip.extend(cat.disks()?.into_iter().map(|d| d.path));
+    Ok(skip)
+}
+
+/// A full scan, or with `only` a partial one of those folders.
+fn scan(cat: &Catalog, show_progress: bool, only: Option<&[Rescan]>) -> Result<ScanSummary> {
     let (scan, resumed) = cat.transaction(|_| cat.begin_or_resume_scan(crate::util::now()))?;
     let progress = crate::util::progress_bar(
         0,
@@ -193,12 +231,7 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
             pb.inc(n);
         })
     };
-    let mut skip: HashSet<PathBuf> = crate::mounts::mounts()
-        .into_iter()
-        .filter(|m| m.fstype.starts_with("fuse.dsbfs"))
-        .map(|m| m.mount_point)
-        .collect();
-    skip.extend(cat.disks()?.into_iter().map(|d| d.path));
+    let skip = skipped_folders(cat)?;
     let mut s = Scanner {
         cat,
         scan,
@@ -219,10 +252,14 @@ pub fn run(cat: &Catalog, show_progress: bool) -> Result<ScanSummary> {
         last_commit: Instant::now(),
         progress,
         queued_bytes: 0,
+        shallow: false,
     };
     // What was hashed is kept even when the walk fails: the next scan resumes from it.
     cat.bulk(|| {
-        s.walk_root()?;
+        match only {
+            None => s.walk_root()?,
+            Some(folders) => s.walk_folders(folders)?,
+        }
         s.finish()?;
         cat.finish_scan(scan, crate::util::now())
     })?;
@@ -271,7 +308,7 @@ impl Scanner<'_> {
             self.cat
                 .children(entry, crate::catalog::tree::At::Current)?,
         );
-        let mut subdirs: Vec<(i64, Vec<u8>, Option<PathBuf>, bool)> = Vec::new();
+        let mut subdirs: Vec<Subdir> = Vec::new();
 
         // Sources mapped directly below this folder, or deeper (then a folder leads to them).
         let mut virtual_children: HashMap<Vec<u8>, (Option<PathBuf>, bool)> = HashMap::new();
@@ -311,7 +348,13 @@ impl Scanner<'_> {
                             Visit::Kept => {}
                             Visit::Folder(child) => {
                                 let path = dir.join(std::ffi::OsStr::from_bytes(&name));
-                                subdirs.push((child, name, Some(path), follow))
+                                subdirs.push(Subdir {
+                                    entry: child,
+                                    name,
+                                    physical: Some(path),
+                                    follow,
+                                    known: was_folder(old.as_ref()),
+                                })
                             }
                         }
                     }
@@ -357,7 +400,13 @@ impl Scanner<'_> {
             let child = self.cat.entry_id(entry, &name)?;
             let old = known.take(&name);
             self.record_folder(child, old.as_ref().and_then(|c| c.version.as_ref()), &attr)?;
-            subdirs.push((child, name, physical, source_follow));
+            subdirs.push(Subdir {
+                entry: child,
+                name,
+                physical,
+                follow: source_follow,
+                known: was_folder(old.as_ref()),
+            });
         }
 
         for child in known.left() {
@@ -369,7 +418,17 @@ impl Scanner<'_> {
             }
         }
 
-        for (child, name, physical, child_follow) in subdirs {
+        for Subdir {
+            entry: child,
+            name,
+            physical,
+            follow: child_follow,
+            known,
+        } in subdirs
+        {
+            if self.shallow && known {
+                continue;
+            }
             let child_vpath = vpath_join(vpath, &name);
             // Only followed symlinks can lead back to an ancestor.
             let key = physical
@@ -667,6 +726,7 @@ impl Scanner<'_> {
     }
 
     fn maybe_commit(&mut self) -> Result<()> {
+        crate::interrupt::check()?;
         if self.last_commit.elapsed() >= COMMIT_EVERY {
             self.cat.bulk_commit()?;
             self.last_commit = Instant::now();
@@ -683,6 +743,13 @@ impl Scanner<'_> {
         self.pool.close();
         self.drain(true)
     }
+}
+
+/// Whether the catalog knew this child as a folder.
+fn was_folder(known: Option<&Child>) -> bool {
+    known
+        .and_then(|c| c.version.as_ref())
+        .is_some_and(|v| v.attr.kind == Kind::Dir)
 }
 
 /// A folder that exists only to lead to a deeper source (or, in an imported restore
