@@ -169,10 +169,17 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     w.ok(["scan"]);
     let ld = LoopDisk::new(&w, 256 << 20);
     let disk_dir = ld.dir.join("dsbfs");
-    w.ok([os("disk"), os("add"), os("usb"), disk_dir.as_os_str()]);
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
+        os("usb"),
+        disk_dir.as_os_str(),
+    ]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
         os("d2"),
         w.path("d2").as_os_str(),
         os("--size"),
@@ -262,6 +269,7 @@ fn a_disk_that_stops_answering_does_not_stall_the_others() {
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
         os("slow"),
         slow_dir.as_os_str(),
         os("--size"),
@@ -270,6 +278,7 @@ fn a_disk_that_stops_answering_does_not_stall_the_others() {
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
         os("fast"),
         w.path("fast").as_os_str(),
         os("--size"),
@@ -283,7 +292,13 @@ fn a_disk_that_stops_answering_does_not_stall_the_others() {
     let host = World::new();
     host.ok([os("source"), os("add"), os("/"), host_src.as_os_str()]);
     host.ok(["scan"]);
-    host.ok([os("disk"), os("add"), os("hd"), host.path("hd").as_os_str()]);
+    host.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
+        os("hd"),
+        host.path("hd").as_os_str(),
+    ]);
     host.ok(["backup", "hd"]);
     let hm = mount(&host, &host.catalog, "hmnt", &[]);
     std::fs::rename(&slow_dir, w.path("slow-original")).unwrap();
@@ -337,6 +352,7 @@ fn a_disk_read_through_the_mount_can_be_unmounted_once_idle() {
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
         os("usb"),
         ld.dir.join("dsbfs").as_os_str(),
     ]);

@@ -325,10 +325,17 @@ pub fn backed_up(d2_cap: &str) -> World {
     build_tree(&src);
     w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
     w.ok(["scan"]);
-    w.ok([os("disk"), os("add"), os("d1"), w.path("d1").as_os_str()]);
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
+        os("d1"),
+        w.path("d1").as_os_str(),
+    ]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
         os("d2"),
         w.path("d2").as_os_str(),
         os("--size"),

@@ -114,7 +114,13 @@ fn an_old_version_never_backed_up_is_named_in_the_log_without_asking_for_a_backu
     w.ok(["scan"]);
     write(w.path("src/a.txt"), b"second");
     w.ok(["scan"]);
-    w.ok([os("disk"), os("add"), os("d1"), w.path("d1").as_os_str()]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
+        os("d1"),
+        w.path("d1").as_os_str(),
+    ]);
     w.ok(["backup", "d1"]);
     let m = mount(&w, &w.catalog, "mnt", &["snapshot=1"]);
     let e = std::fs::read(m.path("a.txt")).unwrap_err();

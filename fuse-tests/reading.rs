@@ -21,7 +21,13 @@ fn parallel_reads(opts: &[&str]) {
     write(src.join("empty.bin"), b"");
     w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
     w.ok(["scan"]);
-    w.ok([os("disk"), os("add"), os("d1"), w.path("d1").as_os_str()]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
+        os("d1"),
+        w.path("d1").as_os_str(),
+    ]);
     w.ok(["backup", "d1"]);
     let m = mount(&w, &w.catalog, "mnt", opts);
     let expected = files_under(&src);

@@ -30,6 +30,7 @@ fn a_recovered_catalog_mounts_the_same_tree_and_reads_every_file() {
     w.ok([
         os("disk"),
         os("add"),
+        os("--create"),
         os("d3"),
         w.path("d3").as_os_str(),
         os("--size"),

@@ -15,7 +15,13 @@ fn crafted_names_are_hidden_and_objects_never_follow_symlinks() {
     write(src.join("victim.txt"), b"points elsewhere");
     w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
     w.ok(["scan"]);
-    w.ok([os("disk"), os("add"), os("d1"), w.path("d1").as_os_str()]);
+    w.ok([
+        os("disk"),
+        os("add"),
+        os("--create"),
+        os("d1"),
+        w.path("d1").as_os_str(),
+    ]);
     w.ok(["backup", "d1"]);
     // Entries no filesystem can hold, visible in scan 1, each with a file version.
     let conn = rusqlite::Connection::open(&w.catalog).unwrap();

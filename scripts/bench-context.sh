@@ -58,7 +58,7 @@ t0=$(date +%s%N)
 "$dsbfs" -q context import "$work/generated.tsv"
 echo "import of $files files: $(secs "$t0") s"
 mkdir -p "$work/disk"
-"$dsbfs" -q disk add fake "$work/disk"
+"$dsbfs" -q disk add --create fake "$work/disk"
 sqlite3 "$DSBFS_CATALOG" "INSERT INTO copies(object, disk) SELECT id, (SELECT id FROM disks) FROM objects;"
 
 sync

@@ -648,7 +648,7 @@ ensure_fixture() {
     CAT=$FX_CAT
     dsbfs source add / "$TREE" >/dev/null
     dsbfs scan -q
-    dsbfs disk add "$FX_DISK" "$FX_DIR" -q
+    dsbfs disk add --create "$FX_DISK" "$FX_DIR" -q
     dsbfs backup "$FX_DISK" -q
     local h
     h=$(copies_histogram)
@@ -685,7 +685,7 @@ round_backup() {
     copy_catalog "$BK_TEMPLATE" "$cat"
     BK_PREV=("$cat" "$BK_DISK")
     CAT=$cat
-    dsbfs disk add "bk$ROUND" "$BK_DISK" -q
+    dsbfs disk add --create "bk$ROUND" "$BK_DISK" -q
     in_order backup_step_cp backup_step_dsbfs
 }
 backup_step_cp() {
@@ -797,7 +797,7 @@ full_step_dsbfs() {
     local d
     for d in 1 2 3; do
         loop_disk "$WORK/full-disk$d" || return
-        dsbfs disk add "full$d" "$WORK/full-disk$d/disk" --size "$FULL_SIZE" -q
+        dsbfs disk add --create "full$d" "$WORK/full-disk$d/disk" --size "$FULL_SIZE" -q
     done
     warm_tree
     measure dsbfs-full full_dsbfs
@@ -972,12 +972,12 @@ cold_setup() {
     CAT=$MT_CAT
     dsbfs source add / "$MT_TREE" >/dev/null
     dsbfs scan -q
-    dsbfs disk add grid "$COLD/disk" -q
+    dsbfs disk add --create grid "$COLD/disk" -q
     dsbfs backup grid -q
     CAT=$MT_BIG_CAT
     dsbfs source add / "$COLD/big" >/dev/null
     dsbfs scan -q
-    dsbfs disk add big "$COLD/bigdisk" -q
+    dsbfs disk add --create big "$COLD/bigdisk" -q
     dsbfs backup big -q
     MT_BIG_OBJ=$(find "$COLD/bigdisk/objects" -type f | head -1)
     [ -n "$MT_BIG_OBJ" ] || { echo "bench.sh: the big file was not backed up" >&2; exit 1; }

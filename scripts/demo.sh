@@ -52,8 +52,8 @@ show dsbfs source set /videos --copies 1
 show dsbfs scan
 
 step "Two backup disks (folders here; normally folders on USB drives)"
-show dsbfs disk add red "$work/disks/red" --size 6M
-show dsbfs disk add blue "$work/disks/blue" --size 6M
+show dsbfs disk add red "$work/disks/red" --size 6M --create
+show dsbfs disk add blue "$work/disks/blue" --size 6M --create
 show dsbfs backup red
 show dsbfs backup blue
 show dsbfs status || true

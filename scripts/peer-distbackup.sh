@@ -19,7 +19,7 @@ rm -rf "$work/disks" "$work/catalog.db"*
 export DSBFS_CATALOG="$work/catalog.db"
 "$dsbfs" -q source add / "$work/dataset"
 "$dsbfs" -q scan
-for d in disk1 disk2 disk3; do "$dsbfs" -q disk add "$d" "$work/disks/$d" --size 950000000; done
+for d in disk1 disk2 disk3; do "$dsbfs" -q disk add --create "$d" "$work/disks/$d" --size 950000000; done
 
 report() {
     { "$dsbfs" status --json || true; } | python3 -c '

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README and CI): installs what a bare Debian machine lacks, then checks
+# The test command (README and CI): installs what a bare Debian machine lacks (fuse3, rsync,
+# attr, mandoc, util-linux, e2fsprogs, and zsh for the completion tests), then checks
 # formatting, lints, and runs every test (unit, integration, and FUSE tests that mount for real).
 #
 # `--quick`, for the inner loop: formatting, lints, unit tests and the integration tests
@@ -33,6 +34,7 @@ command -v mandoc >/dev/null || need+=(mandoc)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v chromium >/dev/null || need+=(chromium)  # loads the HTML report (tests/report.rs)
+command -v zsh >/dev/null || need+=(zsh)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2

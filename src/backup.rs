@@ -17,6 +17,7 @@ use crate::catalog::{Catalog, Source, physical_path};
 use crate::disks::Connected;
 use crate::placement::{self, ObjectState, Options, Plan, TargetDisk};
 use crate::store::{Blocks, DiskError, Store, Written};
+use crate::tally::Objects;
 use crate::util::{SYNC_BATCH_BYTES, SYNC_BATCH_TIME};
 use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, Sender};
@@ -41,14 +42,14 @@ pub struct BackupOptions {
 pub struct BackupReport {
     pub disk: String,
     pub room: u64,
-    pub plan_copy_objects: u64,
-    pub plan_copy_bytes: u64,
-    pub plan_delete_objects: u64,
-    pub plan_delete_bytes: u64,
-    /// Objects by copy count (0, 1, 2, 3+): (objects, bytes), before and after the plan.
-    pub before: [(u64, u64); 4],
-    pub after: [(u64, u64); 4],
-    pub copied: (u64, u64),
+    /// What the plan copies and deletes.
+    pub planned_copy: Objects,
+    pub planned_delete: Objects,
+    /// Objects the current tree needs by their copies (0, 1, 2, 3 or more), before and
+    /// after the plan.
+    pub before: [Objects; 4],
+    pub after: [Objects; 4],
+    pub copied: Objects,
     pub adopted: u64,
     /// Objects found on the disk but not recorded (left by a killed run): checked and
     /// recorded, or removed when the catalog does not know them.
@@ -56,7 +57,7 @@ pub struct BackupReport {
     pub orphans_removed: u64,
     /// Objects not copied because something that does not belong takes their place.
     pub blocked: u64,
-    pub deleted: (u64, u64),
+    pub deleted: Objects,
     /// Objects whose source no longer matches the scan (flagged for the next scan).
     pub source_changed: u64,
     pub unreadable: u64,
@@ -77,23 +78,64 @@ impl BackupReport {
     }
 }
 
-/// Backs up to `disk` (a recorded run, unless a dry run).
+/// Plans and carries out a backup to `disk`.
 pub fn run(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<BackupReport> {
-    if opts.dry_run {
-        return backup(cat, disk, opts);
-    }
-    crate::runs::record(cat, crate::runs::Kind::Backup, Some(&disk.record), || {
-        backup(cat, disk, opts)
-    })
+    run_with(cat, disk, opts, |_| Ok(()))
 }
 
-fn backup(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<BackupReport> {
+/// Plans a backup to `disk`, shows the plan to `planned` (to print it before anything is
+/// copied), and carries it out: a recorded run holding the catalog's work lock from the
+/// planning on, unless a dry run.
+pub fn run_with(
+    cat: &Catalog,
+    disk: &Connected,
+    opts: &BackupOptions,
+    planned: impl FnOnce(&Planned) -> Result<()>,
+) -> Result<BackupReport> {
+    let work = || {
+        let p = plan(cat, disk, opts)?;
+        planned(&p)?;
+        p.carry_out()
+    };
+    if opts.dry_run {
+        return work();
+    }
+    crate::runs::record(cat, crate::runs::Kind::Backup, Some(&disk.record), work)
+}
+
+/// A backup planned and not yet carried out: its report holds the plan so far. The disk
+/// stays locked until it is carried out (or dropped).
+pub struct Planned<'a> {
+    cat: &'a Catalog,
+    disk: &'a Connected,
+    opts: &'a BackupOptions,
+    _lock: Option<nix::fcntl::Flock<std::fs::File>>,
+    blocks: Vec<Blocks>,
+    snap: crate::catalog::Snapshot,
+    plan: Plan,
+    others: Vec<Connected>,
+    pub report: BackupReport,
+}
+
+/// Plans a backup to `disk`: tidies what a killed run left (unless a dry run), and
+/// works out what to copy and delete.
+pub fn plan<'a>(
+    cat: &'a Catalog,
+    disk: &'a Connected,
+    opts: &'a BackupOptions,
+) -> Result<Planned<'a>> {
+    // A backup of nothing would still record a backup time, as if the disk were current.
+    if cat.last_complete_scan()?.is_none() {
+        return Err(crate::usage(
+            "nothing scanned yet: run `dsbfs scan` first (or `dsbfs backup --scan`)",
+        ));
+    }
     let store = &disk.store;
     let mut report = BackupReport {
         disk: disk.record.name.clone(),
         ..Default::default()
     };
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
         Some(store.lock()?)
@@ -127,68 +169,135 @@ fn backup(cat: &Catalog, disk: &Connected, opts: &BackupOptions) -> Result<Backu
     );
     let mut after = snap.objects.clone();
     placement::apply(&mut after, disk.record.id, &plan);
-    report.room = room;
-    report.plan_copy_objects = plan.copy.len() as u64;
-    report.plan_copy_bytes = plan.copy_bytes;
-    report.plan_delete_objects = plan.delete.len() as u64;
-    report.plan_delete_bytes = plan.delete_bytes;
-    report.before = placement::copy_histogram(&snap.objects);
-    report.after = placement::copy_histogram(&after);
-    if opts.dry_run {
-        return Ok(report);
-    }
-    let mut run = Run {
-        cat,
-        store,
-        disk: disk.record.id,
-        sources: cat.sources()?,
-        others,
-        blocks,
-        changed_sources: Vec::new(),
-        report: &mut report,
+    // Reports count apparent bytes, as `copied` does; the planner's block-rounded ones
+    // are for room only.
+    let sizes: std::collections::HashMap<i64, u64> =
+        snap.objects.iter().map(|o| (o.id, o.size)).collect();
+    let apparent = |ids: &[i64]| Objects {
+        objects: ids.len() as u64,
+        bytes: ids.iter().filter_map(|id| sizes.get(id)).sum(),
     };
-    run.delete(&plan, &snap)?;
-    let copied = run.copy(&plan, &snap, &snap.objects, opts.progress);
-    // Whatever happened to the copy, the sources seen changing are re-hashed next scan.
-    cat.flag_for_rescan(&run.changed_sources)?;
-    copied?;
-    if crate::interrupt::requested() {
-        run.report
-            .stopped
-            .get_or_insert_with(|| "stopped on request; what was copied before is recorded".into());
+    let histogram = |objects: &[ObjectState]| {
+        placement::copy_histogram(objects).map(|(objects, bytes)| Objects { objects, bytes })
+    };
+    report.room = room;
+    report.planned_copy = apparent(&plan.copy);
+    report.planned_delete = apparent(&plan.delete);
+    report.before = histogram(&snap.objects);
+    report.after = histogram(&after);
+    Ok(Planned {
+        cat,
+        disk,
+        opts,
+        _lock: lock,
+        blocks,
+        snap,
+        plan,
+        others,
+        report,
+    })
+}
+
+/// One object of a plan, for people: the paths of the current tree that hold it (none
+/// for content only past snapshots hold), its hash and size.
+#[derive(Debug)]
+pub struct PlannedObject {
+    pub paths: Vec<Vec<u8>>,
+    pub hash: [u8; 32],
+    pub size: u64,
+}
+
+impl Planned<'_> {
+    /// The objects the plan copies and those it deletes.
+    pub fn objects(&self) -> Result<(Vec<PlannedObject>, Vec<PlannedObject>)> {
+        let mut paths = self.cat.object_paths()?;
+        let sizes: std::collections::HashMap<i64, u64> =
+            self.snap.objects.iter().map(|o| (o.id, o.size)).collect();
+        let mut named = |ids: &[i64]| -> Vec<PlannedObject> {
+            ids.iter()
+                .filter_map(|id| {
+                    Some(PlannedObject {
+                        paths: paths.remove(id).unwrap_or_default(),
+                        hash: *self.snap.hashes.get(id)?,
+                        size: sizes.get(id).copied().unwrap_or(0),
+                    })
+                })
+                .collect()
+        };
+        Ok((named(&self.plan.copy), named(&self.plan.delete)))
     }
-    let now = crate::util::now();
-    cat.update_disk(
-        disk.record.id,
-        &crate::catalog::DiskUpdate {
-            last_backup: Some(now),
-            ..Default::default()
-        },
-    )?;
-    let _ = cat.checkpoint();
-    if let Err(e) = leave_catalog_copy(cat, store, disk.record.id) {
-        run.report
-            .errors
-            .push(format!("could not leave a catalog copy on the disk: {e:#}"));
-        run.report
-            .stopped
-            .get_or_insert_with(|| "the catalog copy could not be written".into());
+
+    /// Deletes, then copies, what the plan says (nothing for a dry run), records the
+    /// backup and leaves the catalog copy and restore context on the disk.
+    fn carry_out(self) -> Result<BackupReport> {
+        let Planned {
+            cat,
+            disk,
+            opts,
+            _lock,
+            blocks,
+            snap,
+            plan,
+            others,
+            mut report,
+        } = self;
+        if opts.dry_run {
+            return Ok(report);
+        }
+        let store = &disk.store;
+        let mut run = Run {
+            cat,
+            store,
+            disk: disk.record.id,
+            sources: cat.sources()?,
+            others,
+            blocks,
+            changed_sources: Vec::new(),
+            report: &mut report,
+        };
+        run.delete(&plan, &snap)?;
+        let copied = run.copy(&plan, &snap, &snap.objects, opts.progress);
+        // Whatever happened to the copy, the sources seen changing are re-hashed next scan.
+        cat.flag_for_rescan(&run.changed_sources)?;
+        copied?;
+        if crate::interrupt::requested() {
+            run.report.stopped.get_or_insert_with(|| {
+                "stopped on request; what was copied before is recorded".into()
+            });
+        }
+        let now = crate::util::now();
+        cat.update_disk(
+            disk.record.id,
+            &crate::catalog::DiskUpdate {
+                last_backup: Some(now),
+                ..Default::default()
+            },
+        )?;
+        let _ = cat.checkpoint();
+        if let Err(e) = leave_catalog_copy(cat, store, disk.record.id) {
+            run.report
+                .errors
+                .push(format!("could not leave a catalog copy on the disk: {e:#}"));
+            run.report
+                .stopped
+                .get_or_insert_with(|| "the catalog copy could not be written".into());
+        }
+        if let Err(e) = crate::context::leave_on_disk(cat, disk) {
+            run.report.errors.push(format!(
+                "could not leave the restore context on the disk: {e:#}"
+            ));
+            run.report
+                .stopped
+                .get_or_insert_with(|| "the restore context could not be written".into());
+        }
+        // Last: whatever was written went to the disk held open, but a disk that left
+        // during the run is not a backup that succeeded.
+        if !store.at_its_path() {
+            let reason = disk_stop_reason(&DiskError::Left.into(), &report.disk);
+            report.stopped.get_or_insert(reason);
+        }
+        Ok(report)
     }
-    if let Err(e) = crate::context::leave_on_disk(cat, disk) {
-        run.report.errors.push(format!(
-            "could not leave the restore context on the disk: {e:#}"
-        ));
-        run.report
-            .stopped
-            .get_or_insert_with(|| "the restore context could not be written".into());
-    }
-    // Last: whatever was written went to the disk held open, but a disk that left
-    // during the run is not a backup that succeeded.
-    if !store.at_its_path() {
-        let reason = disk_stop_reason(&DiskError::Left.into(), &report.disk);
-        report.stopped.get_or_insert(reason);
-    }
-    Ok(report)
 }
 
 /// Writes the catalog copy onto the disk. SQLite writes only by path, so the copy is
@@ -251,11 +360,12 @@ impl Run<'_> {
                     continue;
                 }
                 self.store.remove_object(h)?;
-                self.report.deleted.0 += 1;
-                self.report.deleted.1 += sizes.get(&id).copied().unwrap_or(0);
+                self.report
+                    .deleted
+                    .add(sizes.get(&id).copied().unwrap_or(0));
             }
         }
-        if self.report.deleted.0 > 0 {
+        if self.report.deleted.objects > 0 {
             self.store.sync()?;
         }
         Ok(())
@@ -272,7 +382,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let jobs = self.copy_jobs(plan, snap, objects)?;
         let pb = crate::util::progress_bar(
-            plan.copy_bytes,
+            jobs.iter().map(|j| j.size).sum(),
             "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
             progress,
         );
@@ -493,8 +603,7 @@ impl Run<'_> {
             if matches!(c.step, Step::Present) {
                 self.report.adopted += 1;
             } else {
-                self.report.copied.0 += 1;
-                self.report.copied.1 += c.size;
+                self.report.copied.add(c.size);
             }
         }
         Ok(())

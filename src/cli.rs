@@ -174,7 +174,9 @@ pub struct ReportArgs {
 pub enum SourceCmd {
     /// Map the physical folder PATH to the virtual path VPATH (e.g. /photos)
     Add {
+        /// Where the folder appears in the backup tree: / or a path like /photos
         vpath: PathBuf,
+        /// The folder to back up
         path: PathBuf,
         /// Follow symlinks inside this source (with loop detection)
         #[arg(long)]
@@ -182,16 +184,19 @@ pub enum SourceCmd {
     },
     /// List source mappings and rules
     List {
+        /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
         #[arg(long)]
         json: bool,
     },
     /// Remove the mapping at VPATH (its files leave the catalog's current tree at the next scan)
     Remove {
+        /// The virtual path of the mapping (see `dsbfs source list`)
         #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
         vpath: PathBuf,
     },
     /// Set rules for VPATH and everything below it
     Set {
+        /// The virtual path the rules apply to (and everything below it)
         #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
         vpath: PathBuf,
         /// Gitignore-style pattern to leave out (repeat; replaces the list)
@@ -201,22 +206,24 @@ pub enum SourceCmd {
         #[arg(long, conflicts_with = "exclude")]
         clear_excludes: bool,
         /// Wanted number of copies (default 2)
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::rules::MAX_COPIES)))]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::rules::MAX_COPIES)))]
         copies: Option<u32>,
         /// Higher priority is copied first when copy counts are equal (default 0)
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         priority: Option<i32>,
     },
 }
 
 #[derive(Args, Debug)]
 pub struct ScanArgs {
-    /// Print the summary as JSON
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
 
+/// `-h` is --human-readable, as in ls(1): help is --help only.
 #[derive(Args, Debug)]
+#[command(disable_help_flag = true)]
 pub struct LsArgs {
     /// A virtual path (lists it and everything below) or a glob such as '/photos/**/*.jpg'
     #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
@@ -242,18 +249,26 @@ pub struct LsArgs {
     /// Only files with no copy on DISK
     #[arg(long, value_name = "DISK", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub not_on: Option<String>,
+    /// Sizes in KiB, MiB, GiB… instead of bytes
+    #[arg(short = 'h', long)]
+    pub human_readable: bool,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
 }
 
 #[derive(Args, Debug)]
 pub struct WhereArgs {
     /// Virtual paths of files (as `dsbfs ls` shows them)
-    #[arg(required = true, add = ArgValueCompleter::new(crate::complete::vpaths))]
+    #[arg(required = true, value_name = "PATH", add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub paths: Vec<PathBuf>,
     /// Look in this snapshot: an id, `latest`, or a date or time [default: the current tree]
     #[arg(long, value_name = "ID|DATE")]
     pub snapshot: Option<String>,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -263,6 +278,7 @@ pub struct StatusArgs {
     /// Show what would fall below its wanted copies if DISK died
     #[arg(long, value_name = "DISK", add = ArgValueCandidates::new(crate::complete::disk_names))]
     pub simulate_drop: Option<String>,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -271,26 +287,35 @@ pub struct StatusArgs {
 pub enum DiskCmd {
     /// Make PATH (a folder on a backup drive) a dsbfs disk called NAME
     Add {
+        /// What to call the disk: letters, digits and - _ . + @ (e.g. red-usb)
         name: String,
+        /// The folder on the mounted backup drive (its root, or a folder on it)
         path: PathBuf,
-        /// Most bytes dsbfs may use there (500G, 1.5T); default: the free space less a reserve
-        #[arg(long)]
+        /// Most bytes dsbfs may use there, in binary units (500G, 1.5T; 2T = 2 TiB = 2^41
+        /// bytes); default: the free space less a reserve
+        #[arg(long, value_name = "SIZE")]
         size: Option<String>,
+        /// Create PATH if it does not exist (without it, a missing PATH is refused: the
+        /// drive may not be mounted)
+        #[arg(long)]
+        create: bool,
         /// Accept a folder that already holds other files
         #[arg(long)]
         force: bool,
     },
     /// Disks, connected or not, where, used and size, last backup and verify
     List {
+        /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
         #[arg(long)]
         json: bool,
     },
     /// Change a disk's size cap or where it is
     Set {
+        /// The disk (see `dsbfs disk list`)
         #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
-        /// New cap (500G, 1.5T), or "auto" to follow the free space
-        #[arg(long)]
+        /// New cap in binary units (500G, 1.5T; 2T = 2 TiB), or "auto" to follow the free space
+        #[arg(long, value_name = "SIZE|auto")]
         size: Option<String>,
         /// The folder where the disk is now (it must hold the disk's identity)
         #[arg(long)]
@@ -298,28 +323,35 @@ pub enum DiskCmd {
     },
     /// Rename a disk
     Rename {
+        /// The disk's name now
         #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         old: String,
+        /// Its new name
         new: String,
     },
     /// The disk is lost: forget it and every copy it held
     Drop {
+        /// The lost disk
         #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
     },
-    /// Forget a disk that holds nothing
+    /// Forget a disk that holds nothing (a connected one's folder stops being a disk)
     Remove {
+        /// The disk to forget
         #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
     },
     /// Adopt files of an older backup in PATH (on disk NAME) into its store, without copying
     Discover {
+        /// The connected disk that holds the older backup
         #[arg(add = ArgValueCandidates::new(crate::complete::disk_names))]
         name: String,
+        /// The older backup's folder, on the same filesystem as the disk
         path: PathBuf,
         /// Move the files into the store instead of hard-linking them (frees their old names)
         #[arg(long)]
         r#move: bool,
+        /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
         #[arg(long)]
         json: bool,
     },
@@ -333,18 +365,19 @@ pub struct BackupArgs {
     /// Scan the sources first
     #[arg(long)]
     pub scan: bool,
-    /// Print the plan and change nothing
+    /// Print the plan and change nothing (with -v: every file it would copy and delete)
     #[arg(long)]
     pub dry_run: bool,
-    /// Copy at most this much in this run (500G, 20M)
-    #[arg(long)]
+    /// Copy at most this much in this run, in binary units (500G, 20M; 1G = 1 GiB)
+    #[arg(long, value_name = "SIZE")]
     pub limit: Option<String>,
     /// Also add extra copies up to N while room remains
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub max_copies: Option<u32>,
     /// Never remove needed objects from the disk to make room
     #[arg(long)]
     pub no_evict: bool,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -354,7 +387,7 @@ pub struct RestoreArgs {
     /// The folder to restore into (created if missing)
     pub dest: PathBuf,
     /// Virtual paths or globs to restore (default: everything)
-    #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
+    #[arg(value_name = "PATTERN", add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub patterns: Vec<PathBuf>,
     /// Read only from this disk
     #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(crate::complete::disk_names))]
@@ -362,10 +395,18 @@ pub struct RestoreArgs {
     /// Print the smallest set of disks that holds the selection, in the order to plug them
     #[arg(long)]
     pub plan: bool,
+    /// Replace files in DEST that differ from the backup (without it they are kept, and
+    /// named as conflicts: exit 3)
+    #[arg(long)]
+    pub overwrite: bool,
+    /// List what would be written, replaced or kept; write nothing
+    #[arg(long, conflicts_with = "plan")]
+    pub dry_run: bool,
     /// Restore the tree of this snapshot: an id, `latest`, or a date or time (the last
     /// snapshot at or before it) [default: the current tree]
     #[arg(long, value_name = "ID|DATE")]
     pub snapshot: Option<String>,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -378,6 +419,7 @@ pub struct VerifyArgs {
     /// Only report: move nothing, change no record
     #[arg(long)]
     pub check: bool,
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -423,7 +465,7 @@ pub struct MountArgs {
 
 #[derive(Args, Debug)]
 pub struct JsonArgs {
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -495,7 +537,7 @@ pub struct PolicyArgs {
     /// Go back to the default policy
     #[arg(long, conflicts_with_all = ["keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "history_copies"])]
     pub reset: bool,
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -508,7 +550,7 @@ pub struct ForgetArgs {
     /// Say what would be dropped and freed; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -518,7 +560,7 @@ pub struct VersionsArgs {
     /// A virtual path, current or deleted (as `dsbfs ls` or `dsbfs diff` shows it)
     #[arg(add = ArgValueCompleter::new(crate::complete::vpaths))]
     pub path: PathBuf,
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -534,7 +576,7 @@ pub struct DiffArgs {
     /// Also list paths whose mode, owner or mtime alone changed (U)
     #[arg(long)]
     pub metadata: bool,
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }
@@ -572,7 +614,7 @@ pub enum ContextCmd {
         /// objects are then recorded as copies on that disk
         #[arg(long, value_name = "PATH")]
         disk: Option<PathBuf>,
-        /// Print one JSON document
+        /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
         #[arg(long)]
         json: bool,
     },
@@ -588,6 +630,7 @@ the old machine's folders: check them with `dsbfs source list`.";
 #[derive(Args, Debug)]
 pub struct RecoverArgs {
     /// Folders holding dsbfs disks, or folders up to two levels above them [default: every mounted filesystem]
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Re-hash every object of the disks found (damaged ones go to their quarantine)
     #[arg(long)]
@@ -595,7 +638,7 @@ pub struct RecoverArgs {
     /// Replace an existing catalog (it is kept beside, renamed)
     #[arg(long)]
     pub force: bool,
-    /// Print one JSON document
+    /// Print one JSON document instead (see JSON OUTPUT in dsbfs(1))
     #[arg(long)]
     pub json: bool,
 }

@@ -18,7 +18,7 @@ pub struct DiscoverReport {
     pub files_seen: u64,
     pub hashed: u64,
     /// Files whose content the catalog needs and that are now objects on the disk.
-    pub adopted: (u64, u64),
+    pub adopted: crate::tally::Objects,
     /// Matching files whose object the disk held already.
     pub already_there: u64,
     pub errors: crate::problems::Problems,
@@ -138,6 +138,8 @@ pub fn discover(
         }
         Ok(())
     })?;
-    report.adopted = (adopted.len() as u64, adopted.iter().map(|(_, s)| s).sum());
+    for (_, size) in &adopted {
+        report.adopted.add(*size);
+    }
     Ok(report)
 }

@@ -1,6 +1,9 @@
 //! dsbfs: back up an archive larger than any single disk onto a drawer of offline
 //! disks, and browse it as a read-only filesystem.
 
+#[macro_use]
+pub mod output;
+
 pub mod backup;
 pub mod catalog;
 pub mod cli;
@@ -27,6 +30,7 @@ pub mod scan;
 pub mod select;
 pub mod status;
 pub mod store;
+pub mod tally;
 #[cfg(test)]
 mod test_archive;
 pub mod util;

@@ -1,5 +1,6 @@
 use clap::Parser;
 use dsbfs::cli::Cli;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -9,7 +10,20 @@ fn main() -> ExitCode {
         return finish(dsbfs::mount_helper::run(&argv[1..]), "mount.dsbfs");
     }
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command).complete();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => e.exit(),
+        // --help and --version print on stdout, which may fail like any output.
+        Err(e) => {
+            let text = e.render();
+            if std::io::stdout().is_terminal() {
+                dsbfs::out!("{}", text.ansi());
+            } else {
+                dsbfs::out!("{text}");
+            }
+            return finish(Ok(dsbfs::exit::OK), "dsbfs");
+        }
+    };
     // A mount runs for long and logs little: say when it mounts and unmounts, with times.
     // `watch` logs one line per event at INFO, with times unless journald adds its own.
     let serving = matches!(
@@ -28,12 +42,13 @@ fn main() -> ExitCode {
     finish(dsbfs::cmd::run(cli), "dsbfs")
 }
 
-/// The exit code for a result; an error is one line on stderr.
+/// The exit code for a result, once the output is flushed; an error (the output's
+/// included) is one line on stderr.
 fn finish(result: anyhow::Result<u8>, program: &str) -> ExitCode {
-    match result {
+    match result.and_then(|code| dsbfs::output::finish().map(|()| code)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{program}: {}", one_line(&e));
+            dsbfs::errln!("{program}: {}", one_line(&e));
             ExitCode::from(if e.is::<dsbfs::UsageError>() {
                 dsbfs::exit::USAGE
             } else {

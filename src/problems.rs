@@ -24,6 +24,16 @@ impl Problems {
         }
     }
 
+    /// Whether the next problem pushed would be named.
+    pub fn names_more(&self) -> bool {
+        self.listed.len() < LISTED
+    }
+
+    /// Counts problems met but not named (past the first [`LISTED`]).
+    pub fn count_unnamed(&mut self, n: usize) {
+        self.count += n;
+    }
+
     /// How many were met, named or not.
     pub fn len(&self) -> usize {
         self.count

@@ -27,6 +27,14 @@ impl PathMatcher {
         }
     }
 
+    /// The pattern as the user wrote it (normalised).
+    pub fn describe(&self) -> String {
+        match self {
+            PathMatcher::Prefix(p) => crate::util::display_bytes(p),
+            PathMatcher::Glob(g) => g.glob().glob().to_owned(),
+        }
+    }
+
     pub fn matches(&self, path: &[u8]) -> bool {
         match self {
             PathMatcher::Prefix(p) => vpath_within(path, p),

@@ -4,6 +4,7 @@
 use crate::catalog::Catalog;
 use crate::catalog::tree::Protection;
 use crate::placement::{self, Options, TargetDisk};
+use crate::tally::Objects;
 use crate::util::format_size as sz;
 use anyhow::Result;
 use serde::Serialize;
@@ -19,15 +20,24 @@ pub struct DiskState {
     pub objects: u64,
     pub used: u64,
     pub cap: Option<u64>,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_backup: Option<i64>,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_verify: Option<i64>,
     /// The latest backup and verify runs on this disk, however they ended.
     pub last_backup_run: Option<crate::runs::Run>,
     pub last_verify_run: Option<crate::runs::Run>,
     /// Bytes dsbfs may still add (measured now if connected, else when last seen).
     pub room: u64,
-    /// At-risk bytes (and objects) a backup to this disk would give another copy.
-    pub would_protect: (u64, u64),
+    /// At-risk objects (and their bytes) a backup to this disk would give another copy.
+    pub would_protect: Objects,
+}
+
+/// What would be left if a disk died (`status --simulate-drop`).
+#[derive(Debug, Serialize)]
+pub struct Dropped {
+    pub disk: String,
+    pub protection: Protection,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,7 +58,7 @@ pub struct Status {
     /// verified (`damaged`).
     pub damaged: Vec<DamagedOn>,
     /// The disk asked about, and the protection left if it died.
-    pub simulate_drop: Option<(String, Protection)>,
+    pub simulate_drop: Option<Dropped>,
     /// Snapshots kept, and what content only they hold takes.
     pub history: HistoryState,
     /// A scan changed or removed an unusual share of the files (see `dsbfs snapshots`).
@@ -82,7 +92,7 @@ impl Status {
     /// Files have fewer copies than they want, or copies were found damaged (exit
     /// code 3).
     pub fn needs_attention(&self) -> bool {
-        self.protection.below_wanted.0 > 0 || !self.damaged.is_empty()
+        self.protection.below_wanted.files > 0 || !self.damaged.is_empty()
     }
 }
 
@@ -94,8 +104,8 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
     let disks = disk_states(cat)?;
     let next_disk = disks
         .iter()
-        .filter(|d| d.would_protect.0 > 0)
-        .max_by_key(|d| (d.would_protect.0, std::cmp::Reverse(d.name.clone())))
+        .filter(|d| d.would_protect.bytes > 0)
+        .max_by_key(|d| (d.would_protect.bytes, std::cmp::Reverse(d.name.clone())))
         .map(|d| d.name.clone());
     let verify_due: Vec<String> = disks
         .iter()
@@ -109,7 +119,10 @@ pub fn compute(cat: &Catalog, simulate_drop: Option<&str>, now: i64) -> Result<S
     let simulate_drop = match simulate_drop {
         Some(name) => {
             let d = crate::disks::named(cat, name)?;
-            Some((d.name, cat.protection_without(Some(d.id))?))
+            Some(Dropped {
+                disk: d.name,
+                protection: cat.protection_without(Some(d.id))?,
+            })
         }
         None => None,
     };
@@ -201,11 +214,10 @@ fn disk_states(cat: &Catalog) -> Result<Vec<DiskState>> {
                 limit: None,
             },
         );
-        let would_protect = plan
-            .copy
-            .iter()
-            .filter_map(|id| at_risk.get(id))
-            .fold((0, 0), |a, s| (a.0 + s, a.1 + 1));
+        let mut would_protect = Objects::default();
+        for size in plan.copy.iter().filter_map(|id| at_risk.get(id)) {
+            would_protect.add(*size);
+        }
         disks.push(DiskState {
             connected: live.is_some(),
             objects,
@@ -245,26 +257,38 @@ fn advice(st: &Status) -> Vec<String> {
         advice.push("run `dsbfs scan` to bring the catalog up to date".to_string());
     }
     let p = &st.protection;
-    if p.by_copies[0].0 > 0 {
+    if p.by_copies[0].files > 0 {
         advice.push(format!(
-            "{} files ({}) are on no disk at all",
-            p.by_copies[0].0,
-            sz(p.by_copies[0].1)
+            "{} ({}) {} on no disk at all",
+            crate::util::count(p.by_copies[0].files, "file"),
+            sz(p.by_copies[0].bytes),
+            if p.by_copies[0].files == 1 {
+                "is"
+            } else {
+                "are"
+            }
         ));
     }
     if let Some(n) = &st.next_disk {
         let d = st.disks.iter().find(|d| &d.name == n).expect("listed");
+        let step = if d.connected {
+            format!("disk {n} is connected: run `dsbfs backup {n}`")
+        } else {
+            format!("plug in disk {n} and run `dsbfs backup {n}`")
+        };
         advice.push(format!(
-            "plug in disk {n} and run `dsbfs backup {n}`: {} at-risk objects ({}) would get another copy",
-            d.would_protect.1,
-            sz(d.would_protect.0)
+            "{step}: {} ({}) would get another copy",
+            crate::util::count(d.would_protect.objects, "at-risk object"),
+            sz(d.would_protect.bytes)
         ));
-    } else if p.below_wanted.0 > 0 && st.history.disk_bytes > 0 {
+    } else if p.below_wanted.files > 0 && st.disks.is_empty() {
+        advice.push("add a backup disk: `dsbfs disk add NAME PATH`".to_string());
+    } else if p.below_wanted.files > 0 && st.history.disk_bytes > 0 {
         advice.push(format!(
             "the disks are too full for every file to get its copies, and history (old and deleted files) takes {} of them: `dsbfs forget --dry-run` shows what the policy would free, or add a disk (`dsbfs disk add`)",
             sz(st.history.disk_bytes)
         ));
-    } else if p.below_wanted.0 > 0 {
+    } else if p.below_wanted.files > 0 {
         advice.push(
             "the disks are full: add a disk (`dsbfs disk add`) to protect the rest".to_string(),
         );
@@ -291,6 +315,14 @@ mod tests {
     use crate::test_archive::Archive;
 
     const DAY: i64 = 86400;
+
+    fn files(files: u64, bytes: u64) -> crate::tally::Files {
+        crate::tally::Files { files, bytes }
+    }
+
+    fn objects(objects: u64, bytes: u64) -> Objects {
+        Objects { objects, bytes }
+    }
     const NOW: i64 = 1_800_000_000;
 
     /// Three files of 5000, 600 and 100 bytes (8K, 4K and 4K on disk), none on a disk.
@@ -317,22 +349,22 @@ mod tests {
             (st.last_complete_scan, st.scan_interrupted),
             (Some(2), false)
         );
-        assert_eq!(st.protection.by_copies[0], (3, 5700));
+        assert_eq!(st.protection.by_copies[0], files(3, 5700));
         assert_eq!(st.protection.empty_files, 1);
         assert!(st.needs_attention());
         assert!(disk(&st, "roomy").connected);
-        assert_eq!(disk(&st, "roomy").would_protect, (5700, 3));
+        assert_eq!(disk(&st, "roomy").would_protect, objects(3, 5700));
         assert_eq!(
             disk(&st, "tiny").would_protect,
-            (600, 1),
+            objects(1, 600),
             "one 4K block fits in 5K: the larger of the small files"
         );
         assert_eq!(st.next_disk.as_deref(), Some("roomy"));
         assert_eq!(
             st.advice,
             [
-                "3 files (5.57K) are on no disk at all",
-                "plug in disk roomy and run `dsbfs backup roomy`: 3 at-risk objects (5.57K) would get another copy",
+                "3 files (5.57 KiB) are on no disk at all",
+                "disk roomy is connected: run `dsbfs backup roomy`: 3 at-risk objects (5.57 KiB) would get another copy",
             ]
         );
         assert!(st.verify_due.is_empty() && st.simulate_drop.is_none());
@@ -349,15 +381,22 @@ mod tests {
         assert!(!disk(&st, "drawer").connected);
         assert_eq!(
             disk(&st, "drawer").would_protect,
-            (5000, 1),
+            objects(1, 5000),
             "9K of cap: the 8K file first, then nothing else fits"
         );
         assert_eq!(
             disk(&st, "bare").would_protect,
-            (0, 0),
+            objects(0, 0),
             "no cap and no room ever measured: nothing is planned"
         );
         assert_eq!(st.next_disk.as_deref(), Some("drawer"));
+        assert!(
+            st.advice.iter().any(|a| a.starts_with(
+                "plug in disk drawer and run `dsbfs backup drawer`: 1 at-risk object ("
+            )),
+            "{:?}",
+            st.advice
+        );
         a.update(
             &drawer,
             DiskUpdate {
@@ -366,7 +405,7 @@ mod tests {
             },
         );
         let st = compute(&a.cat, None, NOW).unwrap();
-        assert_eq!(disk(&st, "drawer").would_protect, (600, 1));
+        assert_eq!(disk(&st, "drawer").would_protect, objects(1, 600));
     }
 
     #[test]
@@ -423,9 +462,12 @@ mod tests {
         let d = a.disk("d", None);
         a.copy("big", &d);
         let st = compute(&a.cat, Some("d"), NOW).unwrap();
-        assert_eq!(st.protection.by_copies[0], (2, 700));
-        let (name, lost) = st.simulate_drop.unwrap();
-        assert_eq!((name.as_str(), lost.by_copies[0]), ("d", (3, 5700)));
+        assert_eq!(st.protection.by_copies[0], files(2, 700));
+        let Dropped {
+            disk: name,
+            protection: lost,
+        } = st.simulate_drop.unwrap();
+        assert_eq!((name.as_str(), lost.by_copies[0]), ("d", files(3, 5700)));
         let err = compute(&a.cat, Some("nosuch"), NOW).unwrap_err();
         assert!(err.is::<crate::UsageError>(), "{err}");
     }

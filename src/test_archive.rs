@@ -44,7 +44,18 @@ impl Archive {
 
     /// Adds the disk `name` in the folder of that name, with an optional cap.
     pub fn disk(&self, name: &str, cap: Option<u64>) -> DiskRecord {
-        crate::disks::admin::add(&self.cat, name, &self.path(name), cap, false).unwrap()
+        crate::disks::admin::add(
+            &self.cat,
+            name,
+            &self.path(name),
+            crate::disks::admin::AddOptions {
+                cap,
+                create: true,
+                force: false,
+            },
+        )
+        .unwrap()
+        .record
     }
 
     /// Takes a disk away: its folder moves where it is not looked for.

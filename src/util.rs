@@ -73,9 +73,10 @@ pub fn parse_size(s: &str) -> Result<u64> {
     bytes.ok_or_else(|| anyhow::anyhow!("{s:?} is too large: no disk holds 8 EiB or more"))
 }
 
-/// Formats bytes for people: `1.5G`, `950M`, `12K`, `800B`.
+/// Formats bytes for people, in IEC units (powers of 1024, as `--size` reads them):
+/// `1.50 GiB`, `950 MiB`, `12.0 KiB`, `800 B`.
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = bytes as f64;
     let mut u = 0;
     while v >= 1024.0 && u + 1 < UNITS.len() {
@@ -83,12 +84,31 @@ pub fn format_size(bytes: u64) -> String {
         u += 1;
     }
     if u == 0 {
-        format!("{bytes}B")
+        format!("{bytes} B")
     } else if v < 10.0 {
-        format!("{v:.2}{}", UNITS[u])
+        format!("{v:.2} {}", UNITS[u])
+    } else if v < 100.0 {
+        format!("{v:.1} {}", UNITS[u])
     } else {
-        format!("{v:.1}{}", UNITS[u])
+        format!("{v:.0} {}", UNITS[u])
     }
+}
+
+/// A count and its noun, plural unless the count is 1: `1 file`, `2 files`,
+/// `3 copies`. The noun's last word is the one made plural.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let plural = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ if noun.ends_with(['s', 'x']) || noun.ends_with("sh") || noun.ends_with("ch") => {
+            format!("{noun}es")
+        }
+        _ => format!("{noun}s"),
+    };
+    format!("{n} {plural}")
 }
 
 /// Normalises a virtual path: absolute, no `.`/`..`/empty components, no trailing slash.
@@ -150,6 +170,27 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A unix time as RFC 3339, in UTC (`2026-12-01T06:25:59Z`): how JSON writes times.
+pub fn rfc3339(t: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+    )
+    .to_string()
+}
+
+/// Serializes a unix time as [`rfc3339`].
+pub fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+/// Serializes a unix time, if any, as [`rfc3339`] (else null).
+pub fn ser_opt_time<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A unix time for people (UTC), or "never".
@@ -341,6 +382,28 @@ mod tests {
             let err = parse_size(junk).unwrap_err().to_string();
             assert!(err.contains("not a size"), "{junk}: {err}");
         }
+    }
+
+    #[test]
+    fn sizes_print_in_iec_units() {
+        assert_eq!(format_size(800), "800 B");
+        assert_eq!(format_size(12 << 10), "12.0 KiB");
+        assert_eq!(format_size(950 << 20), "950 MiB");
+        assert_eq!(format_size(3 << 29), "1.50 GiB");
+        assert_eq!(format_size(2 << 40), "2.00 TiB");
+        assert_eq!(format_size(parse_size("2T").unwrap()), "2.00 TiB");
+        assert_eq!(format_size(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1u64, "file"), "1 file");
+        assert_eq!(count(0u64, "file"), "0 files");
+        assert_eq!(count(2u64, "copy"), "2 copies");
+        assert_eq!(count(1u64, "copy"), "1 copy");
+        assert_eq!(count(3u64, "hard link"), "3 hard links");
+        assert_eq!(count(2u64, "day"), "2 days");
+        assert_eq!(count(2u64, "unknown file"), "2 unknown files");
     }
 
     #[test]

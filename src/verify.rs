@@ -22,14 +22,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Objects hashed between two saved cursors.
 const CHUNK: usize = 512;
 
+/// Paths named for one object in a report; the others are counted.
+const NAMES_PER_OBJECT: usize = 3;
+
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
     pub disk: String,
     pub resumed: bool,
-    pub checked: (u64, u64),
-    /// Recorded in the catalog but not on the disk.
+    /// Sound objects, and their bytes.
+    pub checked: crate::tally::Objects,
+    /// Recorded in the catalog but not on the disk, named by the files that use them.
     pub missing: crate::problems::Problems,
-    /// Wrong size or wrong hash.
+    /// Wrong size or wrong hash, named by the files that use them.
     pub damaged: crate::problems::Problems,
     /// Sound objects the catalog did not know were there (now recorded).
     pub adopted: u64,
@@ -59,6 +63,26 @@ enum Finding {
     Sound(Option<Vec<Hash>>),
     Missing,
     Damaged(String),
+}
+
+/// Objects found missing or damaged: the first ones to be named by the files that use
+/// them once the check is done (one pass over the catalog for all), the rest counted.
+/// A problem is said once: in the report, or (past what the report names) in the log.
+#[derive(Default)]
+struct Found {
+    named: Vec<(Option<i64>, [u8; 32], String)>,
+    more: usize,
+}
+
+impl Found {
+    fn add(&mut self, object: Option<i64>, hash: [u8; 32], why: String, disk: &str) {
+        if self.named.len() < crate::problems::LISTED {
+            self.named.push((object, hash, why));
+        } else {
+            self.more += 1;
+            tracing::warn!("object {} on disk {disk}: {why}", hex(&hash));
+        }
+    }
 }
 
 /// Verifies `disk` (a recorded run).
@@ -91,6 +115,7 @@ fn check(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Result<V
                 .is_some_and(|(oid, size)| size > BLOCK && !listed.contains(&oid));
         }
     }
+    let (mut missing, mut damaged) = (Found::default(), Found::default());
     let pb = crate::util::progress_bar(
         items.iter().map(|i| i.recorded.map_or(0, |r| r.1)).sum(),
         "{spinner} verified {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -100,7 +125,18 @@ fn check(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Result<V
         let findings = check_chunk(store, chunk, &pb);
         cat.transaction(|_| {
             for (item, finding) in chunk.iter().zip(findings) {
-                apply(cat, store, id, item, finding, fix, &mut report)?;
+                match apply(cat, store, id, item, finding, fix, &mut report)? {
+                    Some(Bad::Missing(object)) => missing.add(
+                        object,
+                        item.hash,
+                        "recorded but not on the disk".into(),
+                        &report.disk,
+                    ),
+                    Some(Bad::Damaged(object, why)) => {
+                        damaged.add(object, item.hash, why, &report.disk)
+                    }
+                    None => {}
+                }
             }
             if fix {
                 cat.set_verify_cursor(id, chunk.last().map(|i| i.name.as_bytes()))?;
@@ -109,6 +145,8 @@ fn check(cat: &Catalog, disk: &Connected, fix: bool, progress: bool) -> Result<V
         })?;
     }
     pb.finish_and_clear();
+    name(cat, missing, &mut report.missing)?;
+    name(cat, damaged, &mut report.damaged)?;
     if fix {
         if let Err(e) = crate::damaged::clear_disk(cat.path(), &disk.record.uuid) {
             tracing::warn!("{e:#}");
@@ -136,8 +174,7 @@ fn strays(store: &Store, strays: &[crate::store::Stray], fix: bool, r: &mut Veri
                 Err(e) => line += &format!(" ({e:#})"),
             }
         }
-        tracing::warn!("{line}");
-        r.unknown.push(line);
+        say_once(&mut r.unknown, line);
     }
 }
 
@@ -217,6 +254,15 @@ fn check_chunk(store: &Store, chunk: &[Item], pb: &ProgressBar) -> Vec<Finding> 
         .collect()
 }
 
+/// A recorded (or known) object found missing or damaged: the object, if the catalog
+/// knows it, and why.
+enum Bad {
+    Missing(Option<i64>),
+    Damaged(Option<i64>, String),
+}
+
+/// Acts on a finding (with `fix`: corrects the catalog, quarantines), and returns what
+/// was bad about a known object, for the report to name.
 fn apply(
     cat: &Catalog,
     store: &Store,
@@ -225,45 +271,39 @@ fn apply(
     finding: Finding,
     fix: bool,
     r: &mut VerifyReport,
-) -> Result<()> {
+) -> Result<Option<Bad>> {
     match finding {
-        Finding::Sound(blocks) => {
-            r.checked.0 += 1;
-            match item.recorded {
+        Finding::Sound(blocks) => match item.recorded {
+            Some((oid, size)) => {
+                r.checked.add(size);
+                if let (true, Some(blocks)) = (fix, blocks) {
+                    cat.set_block_hashes(oid, &blocks)?;
+                }
+            }
+            None => match cat.object_by_hash(&item.hash)? {
                 Some((oid, size)) => {
-                    r.checked.1 += size;
-                    if let (true, Some(blocks)) = (fix, blocks) {
-                        cat.set_block_hashes(oid, &blocks)?;
+                    r.checked.add(size);
+                    r.adopted += 1;
+                    if fix {
+                        cat.add_copy(oid, disk)?;
                     }
                 }
-                None => match cat.object_by_hash(&item.hash)? {
-                    Some((oid, size)) => {
-                        r.checked.1 += size;
-                        r.adopted += 1;
-                        if fix {
-                            cat.add_copy(oid, disk)?;
-                        }
-                    }
-                    None => unknown(item, r),
-                },
-            }
-        }
+                None => unknown(item, r),
+            },
+        },
         Finding::Missing => {
-            tracing::warn!(
-                "object {} is recorded on disk {} but missing",
-                item.name,
-                r.disk
-            );
-            r.missing.push(item.name.clone());
             if let (true, Some((oid, _))) = (fix, item.recorded) {
                 cat.remove_copy(oid, disk)?;
             }
+            return Ok(Some(Bad::Missing(item.recorded.map(|(oid, _)| oid))));
         }
         Finding::Damaged(why)
             if item.recorded.is_some() || cat.object_by_hash(&item.hash)?.is_some() =>
         {
-            tracing::error!("object {} on disk {} is damaged: {why}", item.name, r.disk);
-            r.damaged.push(format!("{}: {why}", item.name));
+            let object = match item.recorded {
+                Some((oid, _)) => Some(oid),
+                None => cat.object_by_hash(&item.hash)?.map(|(oid, _)| oid),
+            };
             if fix {
                 if let Some((oid, _)) = item.recorded {
                     cat.remove_copy(oid, disk)?;
@@ -274,18 +314,59 @@ fn apply(
                     tracing::warn!("{e:#}");
                 }
             }
+            return Ok(Some(Bad::Damaged(object, why)));
         }
         Finding::Damaged(_) => unknown(item, r),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// An object the catalog does not know.
 fn unknown(item: &Item, r: &mut VerifyReport) {
-    tracing::warn!(
-        "object {} on disk {} is not in the catalog",
-        item.name,
-        r.disk
+    say_once(
+        &mut r.unknown,
+        format!("object {}: not in the catalog", item.name),
     );
-    r.unknown.push(item.name.clone());
+}
+
+/// Adds a problem to the report, or logs it when the report names no more.
+fn say_once(list: &mut crate::problems::Problems, problem: String) {
+    if !list.names_more() {
+        tracing::warn!("{problem}");
+    }
+    list.push(problem);
+}
+
+/// Puts the problems `found` into `list`, each named by the files that use its object:
+/// `/a.jpg and 2 other files (object HASH): why`.
+fn name(cat: &Catalog, found: Found, list: &mut crate::problems::Problems) -> Result<()> {
+    let ids: Vec<i64> = found.named.iter().filter_map(|(o, _, _)| *o).collect();
+    let names = cat.object_names(&ids, NAMES_PER_OBJECT)?;
+    for (object, hash, why) in found.named {
+        let files = match object.and_then(|o| names.get(&o)) {
+            None => "no file".to_string(),
+            Some(names) => {
+                let mut shown: Vec<String> = names
+                    .paths
+                    .iter()
+                    .map(|(p, current)| {
+                        let p = crate::util::display_bytes(p);
+                        if *current {
+                            p
+                        } else {
+                            format!("{p} (a past version)")
+                        }
+                    })
+                    .collect();
+                let others = names.all - shown.len() as u64;
+                if others > 0 {
+                    shown.push(crate::util::count(others, "other file"));
+                }
+                shown.join(", ")
+            }
+        };
+        list.push(format!("{files} (object {}): {why}", hex(&hash)));
+    }
+    list.count_unnamed(found.more);
+    Ok(())
 }

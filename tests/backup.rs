@@ -25,7 +25,7 @@ fn make_tree(w: &World, n: usize, min: usize, max: usize) {
 
 fn add_disk(w: &World, name: &str, size: Option<&str>) {
     let dir = w.path(name);
-    let mut args = vec!["disk", "add", name, dir.to_str().unwrap()];
+    let mut args = vec!["disk", "add", "--create", name, dir.to_str().unwrap()];
     if let Some(s) = size {
         args.extend(["--size", s]);
     }
@@ -120,7 +120,7 @@ fn copies_histogram(w: &World) -> [u64; 4] {
         .iter()
         .enumerate()
     {
-        h[i] = v[0].as_u64().unwrap();
+        h[i] = v["files"].as_u64().unwrap();
     }
     h
 }
@@ -129,7 +129,7 @@ fn copies_histogram(w: &World) -> [u64; 4] {
 fn three_small_disks_give_everything_one_copy_and_most_two() {
     let w = World::new();
     make_tree(&w, 60, 10_000, 200_000);
-    let total: u64 = w.json(["status", "--json"])["protection"]["by_copies"][0][1]
+    let total: u64 = w.json(["status", "--json"])["protection"]["by_copies"][0]["bytes"]
         .as_u64()
         .unwrap();
     // Caps that together hold about 1.5 copies of everything.
@@ -140,12 +140,12 @@ fn three_small_disks_give_everything_one_copy_and_most_two() {
     for d in ["a", "b", "c"] {
         let r = backup(&w, d);
         assert!(r["stopped"].is_null(), "{r}");
-        assert!(r["copied"][1].as_u64().unwrap() <= total / 2 + 64 * 4096);
+        assert!(r["copied"]["bytes"].as_u64().unwrap() <= total / 2 + 64 * 4096);
     }
     let h = copies_histogram(&w);
     assert_eq!(h[0], 0, "every file on at least one disk: {h:?}");
     // 1.5 copies of room: at best half of the bytes get their second copy.
-    let two: u64 = w.json(["status", "--json"])["protection"]["by_copies"][2][1]
+    let two: u64 = w.json(["status", "--json"])["protection"]["by_copies"][2]["bytes"]
         .as_u64()
         .unwrap();
     assert!(
@@ -218,7 +218,13 @@ fn a_full_disk_stops_cleanly_with_a_clear_message() {
         .unwrap();
     assert!(st.success(), "cannot mount a tmpfs");
     let _unmount = Unmount(mnt.clone());
-    w.ok(["disk", "add", "tiny", mnt.join("disk").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "tiny",
+        mnt.join("disk").to_str().unwrap(),
+    ]);
     let out = w.run(["backup", "tiny", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -270,7 +276,7 @@ fn a_source_file_changed_after_the_scan_is_not_stored_under_the_old_hash() {
     assert_eq!(out.status.code(), Some(3));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["source_changed"], 1, "{r}");
-    assert_eq!(r["copied"][0], 1);
+    assert_eq!(r["copied"]["objects"], 1);
     let (recorded, on_disk) = check_disk(&w, "d");
     assert_eq!((recorded, on_disk), (1, 1));
     let s = w.json(["scan", "--json"]);
@@ -288,7 +294,7 @@ fn dry_run_changes_nothing_and_orphans_are_removed() {
     make_tree(&w, 10, 1000, 2000);
     add_disk(&w, "d", None);
     let plan = w.json(["backup", "d", "--dry-run", "--json"]);
-    assert_eq!(plan["plan_copy_objects"], 10);
+    assert_eq!(plan["planned_copy"]["objects"], 10);
     assert_eq!(check_disk(&w, "d"), (0, 0));
     backup(&w, "d");
     assert_eq!(check_disk(&w, "d"), (10, 10));
@@ -296,12 +302,181 @@ fn dry_run_changes_nothing_and_orphans_are_removed() {
     w.ok(["scan", "-q"]);
     // The deleted file is history: its object stays until `forget` releases it.
     let r = backup(&w, "d");
-    assert_eq!(r["deleted"][0], 0, "{r}");
+    assert_eq!(r["deleted"]["objects"], 0, "{r}");
     assert_eq!(check_disk(&w, "d"), (10, 10));
     w.ok(["forget", "--keep-last", "1", "-q"]);
     let r = backup(&w, "d");
-    assert_eq!(r["deleted"][0], 1, "{r}");
+    assert_eq!(r["deleted"]["objects"], 1, "{r}");
     assert_eq!(check_disk(&w, "d"), (9, 9));
+}
+
+#[test]
+fn disk_add_refuses_a_folder_that_is_not_there_and_a_refused_add_makes_nothing() {
+    let w = World::new();
+    make_tree(&w, 3, 100, 200);
+    // The drive is not mounted: its mount point's folder is missing.
+    let unplugged = w.path("media/usb/backup");
+    let out = w.run(["disk", "add", "w", unplugged.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("does not exist: mount the drive, or create the folder"),
+        "{err}"
+    );
+    assert!(!w.path("media").exists(), "nothing was created");
+    // Refused for lying in the source, even with --force and --create: nothing made.
+    let inside = w.path("src/sub/new/deeper");
+    let out = w.run([
+        "disk",
+        "add",
+        "x",
+        inside.to_str().unwrap(),
+        "--force",
+        "--create",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlaps the source"));
+    assert!(
+        !w.path("src/sub").exists(),
+        "nothing was created in the source"
+    );
+    // Asked to create it: made, with a warning that it shares a filesystem with the source.
+    let out = w.run(["disk", "add", "w", unplugged.to_str().unwrap(), "--create"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(unplugged.join("dsbfs-disk.json").exists());
+    assert!(
+        err.contains("warning") && err.contains("is on the same filesystem as the source"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_removed_disk_s_folder_can_be_added_again() {
+    let w = World::new();
+    make_tree(&w, 3, 100, 200);
+    let folder = w.path("x");
+    w.ok(["disk", "add", "x", folder.to_str().unwrap(), "--create"]);
+    let said = w.ok(["disk", "remove", "x"]);
+    assert!(said.contains("holds no disk any more"), "{said}");
+    let out = w.run(["disk", "add", "x", folder.to_str().unwrap(), "--force"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    backup(&w, "x");
+    assert_eq!(check_disk(&w, "x"), (3, 3));
+}
+
+#[test]
+fn a_backup_before_any_scan_says_so_and_records_nothing() {
+    let w = World::new();
+    write(w.path("src/a.txt"), "a");
+    w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
+    add_disk(&w, "d", None);
+    let out = w.run(["backup", "d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nothing scanned yet: run `dsbfs scan`"),
+        "{err}"
+    );
+    let list = w.json(["disk", "list", "--json"]);
+    assert!(list[0]["last_backup"].is_null(), "{list}");
+    // --scan scans first.
+    let r = w.json(["backup", "d", "--scan", "--json"]);
+    assert!(r["stopped"].is_null(), "{r}");
+    assert_eq!(check_disk(&w, "d"), (1, 1));
+}
+
+/// A pipe whose buffer is full: whoever writes to it blocks until `reader` is read.
+fn full_pipe() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let (reader, writer) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).unwrap();
+    let chunk = [b'.'; 4096];
+    while nix::unistd::write(&writer, &chunk).is_ok() {}
+    while nix::unistd::write(&writer, &chunk[..1]).is_ok() {}
+    fcntl(&writer, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    fcntl(&reader, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+    (std::fs::File::from(reader), writer)
+}
+
+#[test]
+fn the_plan_is_printed_before_anything_is_copied_in_the_bytes_it_copies() {
+    let w = World::new();
+    make_tree(&w, 20, 100, 3000);
+    add_disk(&w, "d", None);
+    // Stdout is a pipe nobody reads yet, and full: the first line printed blocks the
+    // backup. The plan must be that line, printed before anything is copied.
+    let (mut reader, writer) = full_pipe();
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reaped(
+        w.command()
+            .args(["backup", "d"])
+            .stdout(writer)
+            .spawn()
+            .unwrap(),
+    );
+    let wchan = format!("/proc/{}/wchan", child.0.id());
+    let blocked = (0..1000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        // `pipe_write`, or `anon_pipe_write` on newer kernels.
+        std::fs::read_to_string(&wchan).is_ok_and(|c| c.ends_with("pipe_write"))
+    });
+    assert!(blocked, "the backup never wrote to its output");
+    assert!(
+        objects_on_disk(&disk_root(&w, "d")).is_empty(),
+        "objects were copied before the plan was printed"
+    );
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut out).unwrap();
+    assert!(child.0.wait().unwrap().success());
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = text.trim_start_matches('.').lines().collect();
+    assert!(
+        lines[0].starts_with("backup to d: copy 20 objects ("),
+        "{text}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("copied 20 objects ("),
+        "{text}"
+    );
+    // The plan and the copy count the same bytes.
+    let planned = lines[0].split(['(', ')']).nth(1).unwrap();
+    let copied = lines.last().unwrap().split(['(', ')']).nth(1).unwrap();
+    assert_eq!(planned, copied, "{text}");
+}
+
+#[test]
+fn a_verbose_dry_run_names_every_file_it_would_copy_and_delete() {
+    let w = World::new();
+    make_tree(&w, 12, 100, 3000);
+    add_disk(&w, "d", None);
+    let out = w.ok(["backup", "d", "--dry-run", "-v"]);
+    for path in w.ls_paths() {
+        let path = String::from_utf8(path).unwrap();
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("copy (") && l.ends_with(&format!(") {path}"))),
+            "{path} is not named: {out}"
+        );
+    }
+    backup(&w, "d");
+    std::fs::remove_file(w.path("src/d0/f0000")).unwrap();
+    w.ok(["scan", "-q"]);
+    w.ok(["forget", "--keep-last", "1", "-q"]);
+    let out = w.ok(["backup", "d", "--dry-run", "-v"]);
+    let deletes: Vec<&str> = out.lines().filter(|l| l.starts_with("delete ")).collect();
+    assert_eq!(deletes.len(), 1, "{out}");
+    assert!(deletes[0].contains("only in past snapshots"), "{out}");
 }
 
 #[test]
@@ -412,7 +587,7 @@ fn a_disk_that_dies_mid_backup_stops_it_cleanly_and_another_disk_completes_it() 
     make_tree(&w, 1200, 100_000, 160_000);
     let ld = LoopDisk::new(&w, 1 << 30);
     let disk = ld.dir.join("disk");
-    w.ok(["disk", "add", "d1", disk.to_str().unwrap()]);
+    w.ok(["disk", "add", "--create", "d1", disk.to_str().unwrap()]);
     let (status, err) = backup_struck_midway(&w, "d1", &disk.join("objects"), 100, || ld.fail());
     assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
@@ -506,7 +681,7 @@ fn a_stray_is_skipped_named_and_quarantined(plant: Plant) -> World {
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["blocked"], blocked, "{r}");
-    assert_eq!(r["copied"][0], 30 - blocked, "{r}");
+    assert_eq!(r["copied"]["objects"], 30 - blocked, "{r}");
     assert_eq!(recorded_sound(&w, "d"), 30 - blocked);
 
     let out = w.run(["verify", "d", "--check"]);
@@ -538,7 +713,7 @@ fn a_stray_is_skipped_named_and_quarantined(plant: Plant) -> World {
     assert!(quarantined[0].starts_with("objects-"), "{quarantined:?}");
 
     let r = backup(&w, "d");
-    assert_eq!(r["copied"][0], blocked, "{r}");
+    assert_eq!(r["copied"]["objects"], blocked, "{r}");
     assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(check_disk(&w, "d"), (30, 30));
     w.ok(["verify", "d"]);
@@ -632,7 +807,10 @@ fn objects_found_unrecorded_are_checked_and_adopted_or_removed() {
     );
     assert_eq!(r["orphans_adopted"], 1, "{r}");
     assert_eq!(r["orphans_removed"], 1, "{r}");
-    assert_eq!(r["copied"][0], 1, "the rotted one is copied again: {r}");
+    assert_eq!(
+        r["copied"]["objects"], 1,
+        "the rotted one is copied again: {r}"
+    );
     let errors = r["errors"].to_string();
     assert!(errors.contains("was not recorded and is damaged"), "{r}");
     let quarantined: Vec<_> = std::fs::read_dir(disk.join("quarantine"))
@@ -696,7 +874,7 @@ fn a_disk_unmounted_mid_backup_gets_everything_and_its_mount_point_nothing() {
     // The disk is the filesystem's root, as when a whole drive is a dsbfs disk: once
     // it is unmounted, its path is an empty folder of the parent filesystem.
     std::fs::remove_dir(ld.dir.join("lost+found")).unwrap();
-    w.ok(["disk", "add", "d1", ld.dir.to_str().unwrap()]);
+    w.ok(["disk", "add", "--create", "d1", ld.dir.to_str().unwrap()]);
     let (status, err) = backup_struck_midway(&w, "d1", &ld.dir.join("objects"), 50, || {
         tool_ok("umount", &["-l".as_ref(), ld.dir.as_os_str()]);
     });

@@ -20,7 +20,14 @@ fn world_with_disk() -> World {
     write(w.path("src/a.txt"), "a");
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
     w.ok(["scan", "-q"]);
-    w.ok(["disk", "add", "d", w.path("d").to_str().unwrap(), "-q"]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "d",
+        w.path("d").to_str().unwrap(),
+        "-q",
+    ]);
     w
 }
 

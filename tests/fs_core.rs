@@ -78,7 +78,8 @@ fn world(tree: impl FnOnce(&Path), disks: &[(&str, Option<&str>)]) -> World {
     ]);
     w.ok(["scan", "-q"]);
     for (name, cap) in disks {
-        let mut args: Vec<OsString> = vec!["disk".into(), "add".into(), name.into()];
+        let mut args: Vec<OsString> =
+            vec!["disk".into(), "add".into(), "--create".into(), name.into()];
         args.push(w.path(name).into());
         if let Some(cap) = cap {
             args.extend(["--size".into(), cap.into()]);
@@ -1245,7 +1246,13 @@ fn an_old_version_no_disk_holds_says_it_cannot_be_read_not_to_back_it_up() {
     let w = world(|src| write(src.join("a.txt"), b"first"), &[]);
     write(w.path("src/a.txt"), b"second");
     w.ok(["scan", "-q"]);
-    w.ok(["disk", "add", "d1", w.path("d1").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "d1",
+        w.path("d1").to_str().unwrap(),
+    ]);
     w.ok(["backup", "d1", "-q"]);
     let fs: Fs = core_showing(&w, settings(false, false), &Show::Snapshot("1".into()));
     let e = fs

@@ -33,7 +33,13 @@ fn two_snapshots(w: &World) {
     write(w.path("src/keep.txt"), KEEP);
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
     w.ok(["scan", "-q"]);
-    w.ok(["disk", "add", "d", w.path("d").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "d",
+        w.path("d").to_str().unwrap(),
+    ]);
     w.ok(["backup", "d", "-q"]);
     let orig = w.path("orig");
     tool_ok(
@@ -51,7 +57,10 @@ fn deleted_and_overwritten_files_survive_the_next_backup() {
     let w = World::new();
     two_snapshots(&w);
     let r = w.json(["backup", "d", "--json"]);
-    assert_eq!(r["deleted"][0], 0, "the backup deleted history: {r}");
+    assert_eq!(
+        r["deleted"]["objects"], 0,
+        "the backup deleted history: {r}"
+    );
     let disk = w.path("d");
     for old in [REPORT, NOTE_OLD, A, B, KEEP, NOTE_NEW] {
         let p = object(&disk, old);
@@ -65,7 +74,10 @@ fn deleted_and_overwritten_files_survive_the_next_backup() {
     // Another backup changes nothing either.
     let r = w.json(["backup", "d", "--json"]);
     assert_eq!(
-        (r["deleted"][0].as_u64(), r["plan_copy_objects"].as_u64()),
+        (
+            r["deleted"]["objects"].as_u64(),
+            r["planned_copy"]["objects"].as_u64()
+        ),
         (Some(0), Some(0))
     );
 }
@@ -176,7 +188,7 @@ fn forget_drops_snapshots_and_the_next_backup_deletes_only_what_they_alone_held(
     assert_eq!(s.as_array().unwrap().len(), 1);
     assert_eq!(s[0]["new"], 2, "the oldest kept snapshot is all new");
     let r = w.json(["backup", "d", "--json"]);
-    assert_eq!(r["deleted"][0], 4);
+    assert_eq!(r["deleted"]["objects"], 4);
     for gone in [REPORT, NOTE_OLD, A, B] {
         assert!(!object(&disk, gone).exists());
     }
@@ -234,7 +246,13 @@ fn a_mass_change_keeps_released_history_until_the_user_forgets() {
     }
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
     w.ok(["scan", "-q"]);
-    w.ok(["disk", "add", "d", w.path("d").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "d",
+        w.path("d").to_str().unwrap(),
+    ]);
     w.ok(["backup", "d", "-q"]);
     // An ordinary edit, then a forget that releases its old version.
     write(w.path("src/f00"), "edited\n");
@@ -255,7 +273,7 @@ fn a_mass_change_keeps_released_history_until_the_user_forgets() {
     assert!(w.ok(["snapshots"]).contains("until you run `dsbfs forget`"));
     let r = w.json(["backup", "d", "--json"]);
     assert_eq!(
-        r["deleted"][0], 0,
+        r["deleted"]["objects"], 0,
         "released history deleted under the guard"
     );
     assert!(object(&w.path("d"), b"original 0\n").exists());
@@ -263,7 +281,7 @@ fn a_mass_change_keeps_released_history_until_the_user_forgets() {
     let f = w.ok(["forget"]);
     assert!(f.contains("the guard is lowered"), "{f}");
     let r = w.json(["backup", "d", "--json"]);
-    assert_eq!(r["deleted"][0], 1);
+    assert_eq!(r["deleted"]["objects"], 1);
     assert!(!object(&w.path("d"), b"original 0\n").exists());
     assert!(
         object(&w.path("d"), b"original 1\n").exists(),
@@ -295,15 +313,20 @@ fn restore_and_where_read_a_past_snapshot() {
     let now = w.path("now");
     w.ok(["restore", now.to_str().unwrap(), "-q"]);
     assert_eq!(tree_signature(&now), tree_signature(&w.path("src")));
-    // A pattern within a snapshot; a date names the last snapshot before it.
+    // A pattern within a snapshot; a date names the last snapshot before it, which has
+    // no /folder: the pattern matches nothing there, and that is said.
     let one = w.path("one");
-    w.ok([
+    let said = w.run([
         "restore",
         one.to_str().unwrap(),
         "/folder",
         "--snapshot",
         "2999-01-01",
     ]);
+    assert_eq!(said.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&said.stderr).contains("/folder matches nothing in snapshot 2")
+    );
     assert!(
         !one.join("folder").exists(),
         "the latest snapshot has no folder"
@@ -340,6 +363,7 @@ fn status_says_when_history_fills_the_disks_and_forget_makes_room() {
     w.ok([
         "disk",
         "add",
+        "--create",
         "d",
         w.path("d").to_str().unwrap(),
         "--size",
@@ -354,8 +378,8 @@ fn status_says_when_history_fills_the_disks_and_forget_makes_room() {
     w.ok(["scan", "-q"]);
     let out = w.run(["backup", "d", "--json"]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["deleted"][0], 0);
-    assert!(r["copied"][0].as_u64().unwrap() < 10, "{r}");
+    assert_eq!(r["deleted"]["objects"], 0);
+    assert!(r["copied"]["objects"].as_u64().unwrap() < 10, "{r}");
     let out = w.run(["status"]);
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -374,7 +398,7 @@ fn status_says_when_history_fills_the_disks_and_forget_makes_room() {
     // The user decides: forget the old snapshot, and the next backup has room.
     w.ok(["forget", "--keep-last", "1", "-q"]);
     let r = w.json(["backup", "d", "--json"]);
-    assert_eq!(r["deleted"][0], 10);
+    assert_eq!(r["deleted"]["objects"], 10);
     w.ok(["status"]);
 }
 
@@ -386,19 +410,31 @@ fn history_copies_come_from_a_connected_disk_and_are_not_promised_without_one() 
     w.ok(["source", "set", "/", "--copies", "1"]);
     w.ok(["policy", "--history-copies", "2", "-q"]);
     w.ok(["scan", "-q"]);
-    w.ok(["disk", "add", "a", w.path("a").to_str().unwrap()]);
-    w.ok(["disk", "add", "b", w.path("b").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "a",
+        w.path("a").to_str().unwrap(),
+    ]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "b",
+        w.path("b").to_str().unwrap(),
+    ]);
     w.ok(["backup", "a", "-q"]);
     write(w.path("src/a.txt"), b"version two\n");
     w.ok(["scan", "-q"]);
     // Disk a, the only holder of version one, is in the drawer: b can only get version two.
     std::fs::rename(w.path("a"), w.path("a.drawer")).unwrap();
     let r = w.json(["backup", "b", "--dry-run", "--json"]);
-    assert_eq!(r["plan_copy_objects"], 1, "{r}");
+    assert_eq!(r["planned_copy"]["objects"], 1, "{r}");
     std::fs::rename(w.path("a.drawer"), w.path("a")).unwrap();
     // With a connected, version one gets its second copy, read from a.
     let r = w.json(["backup", "b", "--json"]);
-    assert_eq!(r["copied"][0], 2, "{r}");
+    assert_eq!(r["copied"]["objects"], 2, "{r}");
     assert_eq!(
         std::fs::read(object(&w.path("b"), b"version one\n")).unwrap(),
         b"version one\n"

@@ -24,6 +24,7 @@ fn add_disk(w: &World, name: &str, size: u64) {
     w.ok([
         "disk",
         "add",
+        "--create",
         name,
         w.path(name).to_str().unwrap(),
         "--size",
@@ -349,6 +350,46 @@ fn export_then_import_with_a_rewrite_then_restore_gives_the_tree_under_the_new_p
 }
 
 #[test]
+fn exporting_to_a_pipe_or_device_writes_through_it_and_leaves_it_in_place() {
+    let w = World::new();
+    setup(&w);
+    let fifo = w.path("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    w.ok(["context", "export", fifo.to_str().unwrap()]);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the pipe is still a pipe, not a file renamed over it"
+    );
+    let through = String::from_utf8(reader.join().unwrap()).unwrap();
+    let file = w.path("exported.tsv");
+    w.ok(["context", "export", file.to_str().unwrap()]);
+    assert_eq!(through, std::fs::read_to_string(&file).unwrap());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the pipe is still a pipe, not a file renamed over it"
+    );
+    assert!(!w.path("pipe.tmp").exists());
+}
+
+#[test]
 fn a_disks_context_and_its_objects_are_enough_to_restore_with_a_new_catalog() {
     let w = World::new();
     setup(&w);
@@ -603,7 +644,7 @@ fn without_paths_recover_looks_at_every_mounted_filesystem() {
     setup(&w);
     let ld = LoopDisk::new(&w, 64 << 20);
     let usb = ld.dir.join("backup");
-    w.ok(["disk", "add", "usb", usb.to_str().unwrap()]);
+    w.ok(["disk", "add", "--create", "usb", usb.to_str().unwrap()]);
     w.ok(["backup", "usb", "-q"]);
     remove_catalog(&w);
     // Other disks may be mounted on this machine too: only ours is looked for.

@@ -18,7 +18,7 @@ fn setup_with(w: &World, tree: fn(&std::path::Path)) {
 fn add_disk(w: &World, name: &str, size: Option<u64>) {
     let dir = w.path(name);
     let size = size.map(|s| s.to_string());
-    let mut args = vec!["disk", "add", name, dir.to_str().unwrap()];
+    let mut args = vec!["disk", "add", "--create", name, dir.to_str().unwrap()];
     if let Some(s) = &size {
         args.extend(["--size", s.as_str()]);
     }
@@ -92,12 +92,128 @@ fn a_pattern_restores_only_the_selection_and_plan_names_the_disks() {
     w.ok(["backup", "a", "-q"]);
     let dest = w.path("some");
     let r = w.json(["restore", dest.to_str().unwrap(), "/photos/2001", "--json"]);
-    assert_eq!(r["restored"][0], 10, "{r}");
+    assert_eq!(r["restored"]["files"], 10, "{r}");
     assert!(dest.join("photos/2001/img001.jpg").is_file());
     assert!(!dest.join("docs").exists());
     let plan = w.json(["restore", dest.to_str().unwrap(), "--plan", "--json"]);
     assert_eq!(plan["steps"].as_array().unwrap().len(), 1);
     assert_eq!(plan["steps"][0]["disk"], "a");
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_is_said_and_nothing_is_written() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("out");
+    for args in [
+        vec!["restore", dest.to_str().unwrap(), "/no/such/path"],
+        vec!["restore", dest.to_str().unwrap(), "/docs", "/nope/*.jpg"],
+        vec!["restore", dest.to_str().unwrap(), "/no/such/path", "--plan"],
+    ] {
+        let out = w.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("matches nothing in the catalog"), "{err}");
+        assert!(!dest.exists(), "{args:?} wrote into DEST");
+    }
+    let out = w.run([
+        "restore",
+        dest.to_str().unwrap(),
+        "/docs",
+        "--snapshot",
+        "1",
+        "/gone",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/gone matches nothing in snapshot 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn local_edits_in_dest_are_kept_and_named_unless_overwrite_and_dry_run_writes_nothing() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let dest = w.path("out");
+    let d = dest.to_str().unwrap();
+    // A dry run into a folder that does not exist lists everything and makes nothing.
+    let p = w.json(["restore", d, "--dry-run", "--json"]);
+    assert!(!dest.exists(), "a dry run created DEST");
+    assert!(
+        p["write"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "/big.bin"),
+        "{p}"
+    );
+    assert!(p["conflicts"].as_array().unwrap().is_empty(), "{p}");
+    w.ok(["restore", d, "-q"]);
+    // Local life goes on in DEST: an edit of the same size, one of another size, a
+    // symlink pointed elsewhere, and a file removed.
+    std::fs::write(dest.join("docs/private.txt"), "only MINE").unwrap();
+    std::fs::write(dest.join("bin/tool.sh"), "#!/bin/sh\necho edited locally\n").unwrap();
+    std::fs::remove_file(dest.join("bin/link-to-doc")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", dest.join("bin/link-to-doc")).unwrap();
+    std::fs::remove_file(dest.join("big.bin")).unwrap();
+    let edited = || std::fs::read_to_string(dest.join("bin/tool.sh")).unwrap();
+    let before = tree_signature(&dest);
+
+    let out = w.run(["restore", d, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("write: /big.bin"), "{text}");
+    for kept in ["/docs/private.txt", "/bin/tool.sh", "/bin/link-to-doc"] {
+        assert!(
+            text.contains(&format!("keep (differs from the backup): {kept}")),
+            "{text}"
+        );
+    }
+    assert_eq!(tree_signature(&dest), before, "a dry run changed DEST");
+
+    let out = w.run(["restore", d]);
+    assert_eq!(out.status.code(), Some(3), "conflicts need attention");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("that differ from the backup (rerun with --overwrite to replace them)")
+            && text.contains("  /bin/tool.sh"),
+        "{text}"
+    );
+    assert_eq!(
+        edited(),
+        "#!/bin/sh\necho edited locally\n",
+        "the edit was kept"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("big.bin")).unwrap(),
+        std::fs::read(w.path("src/big.bin")).unwrap(),
+        "what was missing is restored"
+    );
+    let r = w.json(["restore", d, "--json"]);
+    let mut conflicts: Vec<&str> = r["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    conflicts.sort();
+    assert_eq!(
+        conflicts,
+        ["/bin/link-to-doc", "/bin/tool.sh", "/docs/private.txt"],
+        "{r}"
+    );
+
+    let p = w.json(["restore", d, "--dry-run", "--overwrite", "--json"]);
+    assert_eq!(p["replace"].as_array().unwrap().len(), 3, "{p}");
+    let r = w.json(["restore", d, "--overwrite", "--json"]);
+    assert_eq!(r["replaced"], 3, "{r}");
+    assert!(r["conflicts"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(tree_signature(&dest), tree_signature(&w.path("src")));
 }
 
 #[test]
@@ -116,7 +232,14 @@ fn a_flipped_byte_is_found_quarantined_and_the_copy_made_again() {
 
     let report = w.json(["verify", "a", "--json"]);
     assert_eq!(report["damaged"].as_array().unwrap().len(), 1, "{report}");
-    assert!(report["damaged"][0].as_str().unwrap().starts_with(&hash));
+    // Named by the file that uses the object, and by the object.
+    assert!(
+        report["damaged"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("/big.bin (object {hash}): ")),
+        "{report}"
+    );
     assert!(!object.exists(), "moved out of the store");
     assert_eq!(
         std::fs::read_dir(w.path("a/quarantine")).unwrap().count(),
@@ -129,13 +252,59 @@ fn a_flipped_byte_is_found_quarantined_and_the_copy_made_again() {
         "the catalog forgot the bad copy"
     );
     let list = w.json(["disk", "list", "--json"]);
-    assert!(list[0]["last_verify"].is_i64(), "{list}");
+    assert!(list[0]["last_verify"].is_string(), "{list}");
 
     w.ok(["backup", "b", "-q"]);
     let where_ = w.json(["where", "/big.bin", "--json"]);
     assert_eq!(where_[0]["disks"][0]["disk"], "b");
     let again = w.json(["verify", "a", "--json"]);
     assert!(again["damaged"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn verify_names_the_files_of_a_damaged_object_once_and_counts_a_stray() {
+    let w = World::new();
+    setup(&w);
+    add_disk(&w, "a", None);
+    w.ok(["backup", "a", "-q"]);
+    let hash = w.json(["where", "/big.bin", "--json"])[0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let object = w.path(&format!("a/objects/{}/{hash}", &hash[..2]));
+    let mut data = std::fs::read(&object).unwrap();
+    data[7] ^= 0x10;
+    std::fs::write(&object, &data).unwrap();
+    write(
+        w.path(&format!("a/objects/{}/stray.txt", &hash[..2])),
+        "not mine",
+    );
+    let out = w.run(["verify", "a", "--check"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("1 damaged, 0 missing, 1 unknown file,"),
+        "{text}"
+    );
+    let damaged: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("damaged: "))
+        .collect();
+    assert_eq!(
+        damaged,
+        [format!(
+            "damaged: /big.bin (object {hash}): content does not match its hash"
+        )],
+        "{text}"
+    );
+    assert!(text.contains("stray.txt"), "{text}");
+    // Said once: in the report, not again in the log.
+    assert!(!err.contains(&hash) && !err.contains("stray.txt"), "{err}");
+    assert!(
+        text.contains("nothing was changed: `dsbfs verify a`"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -163,7 +332,7 @@ fn a_corrupt_object_fails_loudly_and_another_disk_is_used() {
     let out = w.run(["restore", dest.to_str().unwrap(), "/big.bin", "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["restored"][0], 1);
+    assert_eq!(r["restored"]["files"], 1);
     assert!(r["corrupt"][0].as_str().unwrap().contains("disk a"), "{r}");
     assert_eq!(
         std::fs::read(dest.join("big.bin")).unwrap(),
@@ -357,7 +526,7 @@ fn many_files_with_far_apart_hard_links_restore_identically_and_resume() {
     };
 
     let r = restore();
-    assert_eq!(r["restored"][0], 3015, "{r}");
+    assert_eq!(r["restored"]["files"], 3015, "{r}");
     assert_eq!(r["hard_links"], 30, "{r}");
     assert_eq!(r["errors"].as_array().unwrap().len(), 0, "{r}");
     assert_eq!(tree_signature(&src), tree_signature(&dest));
@@ -373,7 +542,7 @@ fn many_files_with_far_apart_hard_links_restore_identically_and_resume() {
         std::fs::remove_file(dest.join(p)).unwrap();
     }
     let r = restore();
-    assert_eq!(r["restored"][0], 3, "{r}");
+    assert_eq!(r["restored"]["files"], 3, "{r}");
     assert_eq!(r["already_there"], 3015 - 3 + 30 - 3, "{r}");
     assert_eq!(r["hard_links"], 3, "{r}");
     assert_eq!(tree_signature(&src), tree_signature(&dest));
@@ -454,7 +623,11 @@ fn a_restore_that_cannot_name_a_file_leaves_no_temporary_file() {
     for taken in ["a.txt", "link"] {
         write(dest.join(taken).join("mine"), "keep me");
     }
-    let out = w.run(["restore", dest.to_str().unwrap(), "--json"]);
+    // Without --overwrite they are conflicts: nothing is even tried.
+    let r = w.json(["restore", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(r["conflicts"].as_array().unwrap().len(), 2, "{r}");
+    // With it, the restore tries to name them and cannot.
+    let out = w.run(["restore", dest.to_str().unwrap(), "--json", "--overwrite"]);
     assert_eq!(out.status.code(), Some(3));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let errors = r["errors"].to_string();

@@ -1,5 +1,7 @@
 //! `dsbfs watch` as a daemon: started in the background on temporary sources and
 //! folder-disks, always stopped by its PID when the test ends, however it ends.
+// Test diagnostics (latencies) go to the test's stderr, where cargo shows them on failure.
+#![allow(clippy::disallowed_macros)]
 
 mod common;
 
@@ -102,7 +104,13 @@ fn a_disk_plugged_in_while_watching_gets_backed_up() {
     write(w.path("src/a.txt"), "family photo 1");
     write(w.path("src/b.txt"), "family photo 2");
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
-    w.ok(["disk", "add", "usb", w.path("usb").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "usb",
+        w.path("usb").to_str().unwrap(),
+    ]);
     std::fs::rename(w.path("usb"), w.path("drawer")).unwrap();
     let watch = Watch::start(&w, &["--poll", "200ms"]);
     std::thread::sleep(Duration::from_millis(500));

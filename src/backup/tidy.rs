@@ -82,8 +82,8 @@ pub(super) fn tidy(
     report.orphans_adopted = adopted.len() as u64;
     if report.orphans_adopted + report.orphans_removed > 0 {
         tracing::info!(
-            "disk {name}: {} unrecorded objects checked and recorded, {} unknown ones removed",
-            report.orphans_adopted,
+            "disk {name}: {} checked and recorded, {} unknown ones removed",
+            crate::util::count(report.orphans_adopted, "unrecorded object"),
             report.orphans_removed
         );
     }

@@ -4,6 +4,7 @@ use super::Catalog;
 use anyhow::Result;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -16,8 +17,11 @@ pub struct DiskRecord {
     #[serde(serialize_with = "crate::util::ser_bytes")]
     pub mount_rel: Vec<u8>,
     pub cap: Option<u64>,
+    #[serde(serialize_with = "crate::util::ser_time")]
     pub added: i64,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_backup: Option<i64>,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_verify: Option<i64>,
     /// Room dsbfs had on the disk when it was last connected (for planning while offline).
     pub last_free: Option<u64>,
@@ -169,6 +173,15 @@ impl Catalog {
     }
 }
 
+/// The paths that hold an object, for reports.
+#[derive(Debug, Default)]
+pub struct ObjectNames {
+    /// The first paths, current ones first, each with whether it is current.
+    pub paths: Vec<(Vec<u8>, bool)>,
+    /// How many paths hold it, named or not.
+    pub all: u64,
+}
+
 impl Catalog {
     /// The objects recorded on a disk, ordered by hash: (id, hash, size).
     pub fn disk_objects(&self, disk: i64) -> Result<Vec<(i64, [u8; 32], u64)>> {
@@ -202,6 +215,38 @@ impl Catalog {
             )?
             .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
             .optional()?)
+    }
+
+    /// For each of `objects`: the paths whose versions hold it (at most `limit` named).
+    /// One pass over the versions for all of them: what names the objects of a report.
+    pub fn object_names(&self, objects: &[i64], limit: usize) -> Result<HashMap<i64, ObjectNames>> {
+        let ids = serde_json::to_string(objects)?;
+        let mut st = self.conn.prepare(
+            "SELECT object, entry, max(end_scan IS NULL) FROM versions
+             WHERE object IN (SELECT value FROM json_each(?1))
+             GROUP BY object, entry ORDER BY object, 3 DESC, entry",
+        )?;
+        let rows = st.query_map([ids], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+        })?;
+        let mut found: HashMap<i64, (Vec<(i64, bool)>, u64)> = HashMap::new();
+        for row in rows {
+            let (object, entry, current) = row?;
+            let (entries, all) = found.entry(object).or_default();
+            *all += 1;
+            if entries.len() < limit {
+                entries.push((entry, current));
+            }
+        }
+        let mut out = HashMap::new();
+        for (object, (entries, all)) in found {
+            let named = entries
+                .into_iter()
+                .map(|(e, current)| Ok((self.entry_path(e)?, current)))
+                .collect::<Result<Vec<_>>>()?;
+            out.insert(object, ObjectNames { paths: named, all });
+        }
+        Ok(out)
     }
 
     /// Where an interrupted verify of the disk stopped, if it did.

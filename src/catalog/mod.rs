@@ -13,7 +13,7 @@ mod sources;
 pub mod tree;
 pub mod view;
 
-pub use disks::{DiskRecord, DiskUpdate};
+pub use disks::{DiskRecord, DiskUpdate, ObjectNames};
 pub use placement::Snapshot;
 pub use sources::{Rule, Source, physical_path};
 pub use tree::{Kind, NodeAttr, VersionRow};

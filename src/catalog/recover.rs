@@ -12,6 +12,7 @@ use std::path::Path;
 pub struct CopyAge {
     /// The last backup it records to any disk: a backup leaves its copy right after
     /// recording its own time, so this is when the copy was written.
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub written: Option<i64>,
     /// Its newest snapshot.
     pub snapshot: Option<i64>,

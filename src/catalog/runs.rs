@@ -33,7 +33,7 @@ fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
             bytes: r.get::<_, i64>(10)?.max(0) as u64,
             summary: r.get(11)?,
             errors: serde_json::from_str(&errors).unwrap_or_default(),
-            copies: copies.and_then(|c| serde_json::from_str::<ByCopies>(&c).ok()),
+            copies: copies.and_then(|c| by_copies(&c)),
         },
     })
 }
@@ -130,4 +130,13 @@ impl Catalog {
             .query_row(params![kind.as_str(), result.as_str()], run_from_row)
             .optional()?)
     }
+}
+
+/// A run's files by copies as recorded: `{"files", "bytes"}` objects, or the pairs the
+/// first catalogs of format 6 wrote.
+fn by_copies(json: &str) -> Option<ByCopies> {
+    serde_json::from_str::<ByCopies>(json).ok().or_else(|| {
+        let pairs: [(u64, u64); 4] = serde_json::from_str(json).ok()?;
+        Some(pairs.map(|(files, bytes)| crate::tally::Files { files, bytes }))
+    })
 }

@@ -14,6 +14,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What people call it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Dir => "folder",
+            Kind::File => "file",
+            Kind::Symlink => "symlink",
+        }
+    }
+
     pub(crate) fn from_i64(v: i64) -> rusqlite::Result<Kind> {
         match v {
             1 => Ok(Kind::Dir),
@@ -467,10 +476,10 @@ impl Catalog {
 /// Protection of current files with content: how many copies each has against how many it wants.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Protection {
-    /// (files, bytes) with 0, 1, 2 and 3+ copies.
-    pub by_copies: [(u64, u64); 4],
+    /// Files (and their bytes) with 0, 1, 2 and 3 or more copies.
+    pub by_copies: [crate::tally::Files; 4],
     /// Files (and their bytes) with fewer copies than wanted.
-    pub below_wanted: (u64, u64),
+    pub below_wanted: crate::tally::Files,
     pub empty_files: u64,
 }
 
@@ -505,9 +514,12 @@ impl Catalog {
         let mut rows = st.query([lost])?;
         while let Some(r) = rows.next()? {
             let bucket = r.get::<_, i64>(0)? as usize;
-            p.by_copies[bucket] = (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64);
-            p.below_wanted.0 += r.get::<_, i64>(3)? as u64;
-            p.below_wanted.1 += r.get::<_, i64>(4)? as u64;
+            p.by_copies[bucket] = crate::tally::Files {
+                files: r.get::<_, i64>(1)? as u64,
+                bytes: r.get::<_, i64>(2)? as u64,
+            };
+            p.below_wanted.files += r.get::<_, i64>(3)? as u64;
+            p.below_wanted.bytes += r.get::<_, i64>(4)? as u64;
         }
         p.empty_files = self.conn.query_row(
             "SELECT count(*) FROM versions WHERE end_scan IS NULL AND kind = 2 AND object IS NULL",

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::backup::{BackupOptions, BackupReport};
 use crate::cli::BackupArgs;
-use crate::util::format_size as sz;
+use crate::util::{count, format_size as sz};
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<u8> {
@@ -13,9 +13,12 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<u8> {
     if a.scan {
         let s = crate::backup::scan_first(&cat, ctx.progress(a.json))?;
         if !ctx.quiet && !a.json {
-            println!(
+            outln!(
                 "scan {}: {} new, {} changed, {} deleted",
-                s.scan, s.new.files, s.changed.files, s.deleted.files
+                s.scan,
+                s.new.files,
+                s.changed.files,
+                s.deleted.files
             );
         }
     }
@@ -26,14 +29,23 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<u8> {
         evict: !a.no_evict,
         progress: ctx.progress(a.json),
     };
-    let report = crate::backup::run(&cat, &disk, &opts)?;
+    let text = !a.json && !ctx.quiet;
+    let report = crate::backup::run_with(&cat, &disk, &opts, |planned| {
+        if text {
+            print_plan(&planned.report, a.dry_run);
+            if a.dry_run && ctx.verbose > 0 {
+                print_objects(planned)?;
+            }
+        }
+        Ok(())
+    })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !ctx.quiet {
-        print_report(&report, a.dry_run);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else if text && !a.dry_run {
+        print_done(&report);
     }
     if let Some(why) = &report.stopped {
-        eprintln!("dsbfs: {why}");
+        errln!("dsbfs: {why}");
         return Ok(crate::exit::FAILURE);
     }
     Ok(if report.needs_attention() {
@@ -43,46 +55,69 @@ pub fn run(ctx: &Ctx, a: BackupArgs) -> Result<u8> {
     })
 }
 
-fn print_report(r: &BackupReport, dry_run: bool) {
-    println!(
-        "{} {}: copy {} objects ({}), delete {} ({}); room {}",
+/// The plan, before anything is copied.
+fn print_plan(r: &BackupReport, dry_run: bool) {
+    outln!(
+        "{} {}: copy {} ({}), delete {} ({}); room {}",
         if dry_run { "plan for" } else { "backup to" },
         r.disk,
-        r.plan_copy_objects,
-        sz(r.plan_copy_bytes),
-        r.plan_delete_objects,
-        sz(r.plan_delete_bytes),
+        count(r.planned_copy.objects, "object"),
+        sz(r.planned_copy.bytes),
+        r.planned_delete.objects,
+        sz(r.planned_delete.bytes),
         sz(r.room)
     );
-    println!("objects by copies   before              after");
+    outln!("objects by copies   before              after");
     for i in 0..4 {
         let label = if i == 3 {
             "3+".to_string()
         } else {
             i.to_string()
         };
-        println!(
+        outln!(
             "  {label:>2}            {:>7} {:>9}   {:>7} {:>9}",
-            r.before[i].0,
-            sz(r.before[i].1),
-            r.after[i].0,
-            sz(r.after[i].1)
+            r.before[i].objects,
+            sz(r.before[i].bytes),
+            r.after[i].objects,
+            sz(r.after[i].bytes)
         );
     }
-    if !dry_run {
-        println!(
-            "copied {} objects ({}), already there {}, deleted {} ({})",
-            r.copied.0,
-            sz(r.copied.1),
-            r.adopted,
-            r.deleted.0,
-            sz(r.deleted.1)
-        );
-        if r.source_changed > 0 {
-            println!(
-                "{} files changed since the scan: run `dsbfs scan`, then back up again",
-                r.source_changed
-            );
+}
+
+/// `--dry-run -v`: every file the plan copies and deletes.
+fn print_objects(planned: &crate::backup::Planned) -> Result<()> {
+    let (copy, delete) = planned.objects()?;
+    for (verb, objects) in [("copy", copy), ("delete", delete)] {
+        for o in objects {
+            if o.paths.is_empty() {
+                outln!(
+                    "{verb} {} ({}, only in past snapshots)",
+                    crate::util::hex(&o.hash),
+                    sz(o.size)
+                );
+            }
+            for p in &o.paths {
+                super::print_path_line(&format!("{verb} ({}) ", sz(o.size)), p);
+            }
         }
+    }
+    Ok(())
+}
+
+/// What the backup did.
+fn print_done(r: &BackupReport) {
+    outln!(
+        "copied {} ({}), already there {}, deleted {} ({})",
+        count(r.copied.objects, "object"),
+        sz(r.copied.bytes),
+        r.adopted,
+        r.deleted.objects,
+        sz(r.deleted.bytes)
+    );
+    if r.source_changed > 0 {
+        outln!(
+            "{} changed since the scan: run `dsbfs scan`, then back up again",
+            count(r.source_changed, "file")
+        );
     }
 }

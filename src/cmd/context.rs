@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::cli::ContextCmd;
 use crate::context::{ImportOptions, import, write};
-use crate::util::format_size as sz;
+use crate::util::{count, format_size as sz};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -37,7 +37,7 @@ fn export(ctx: &Ctx, file: &Path, snapshot: Option<&str>, disk: Option<&str>) ->
     };
     let disk = disk.map(|n| crate::disks::named(&cat, n)).transpose()?;
     if is_stdio(file) {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, crate::output::Stdout);
         write(&cat, Some(id), disk.as_ref(), &mut out)?;
         out.flush()?;
         return Ok(crate::exit::OK);
@@ -49,10 +49,10 @@ fn export(ctx: &Ctx, file: &Path, snapshot: Option<&str>, disk: Option<&str>) ->
     })?;
     if !ctx.quiet {
         let w: crate::context::export::Written = written;
-        println!(
-            "wrote {} paths ({} files{}) of snapshot {id} to {}",
-            w.paths,
-            w.files,
+        outln!(
+            "wrote {} ({}{}) of snapshot {id} to {}",
+            count(w.paths, "path"),
+            count(w.files, "file"),
             disk.as_ref()
                 .map(|d| format!(", {} of them on disk {}", w.on_disk, d.name))
                 .unwrap_or_default(),
@@ -62,8 +62,20 @@ fn export(ctx: &Ctx, file: &Path, snapshot: Option<&str>, disk: Option<&str>) ->
     Ok(crate::exit::OK)
 }
 
-/// Writes `file` through a temporary name beside it, flushed and renamed.
+/// Writes `file` through a temporary name beside it, flushed and renamed. A FILE that
+/// exists and is not a regular file (`/dev/stdout`, `/dev/null`, a FIFO) is written to
+/// as it is: renaming over it would replace a device or pipe with a plain file.
 fn write_file_atomic(file: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if std::fs::metadata(file).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        return fill(&mut out)
+            .and_then(|()| Ok(out.flush()?))
+            .with_context(|| format!("cannot write {}", file.display()));
+    }
     let mut tmp = file.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
@@ -137,22 +149,22 @@ fn import_file(
     )
     .with_context(|| format!("cannot import {}", file.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
     } else if !ctx.quiet {
-        println!(
-            "snapshot {}: {} paths ({} files, {}), {} replaced, {} unchanged, {} folders made",
+        outln!(
+            "snapshot {}: {} ({}, {}), {} replaced, {} unchanged, {} made",
             r.snapshot,
-            r.paths,
-            r.files,
+            count(r.paths, "path"),
+            count(r.files, "file"),
             sz(r.bytes),
             r.replaced,
             r.unchanged,
-            r.folders_made
+            count(r.folders_made, "folder")
         );
         if let Some(d) = &r.disk {
             match &d.found_at {
-                Some(at) => println!(
-                    "disk {} at {}{}: {} copies recorded, {} objects not on it",
+                Some(at) => outln!(
+                    "disk {} at {}{}: {} recorded, {} not on it",
                     d.name,
                     at.display(),
                     if d.registered {
@@ -160,12 +172,18 @@ fn import_file(
                     } else {
                         ""
                     },
-                    d.recorded,
-                    d.missing
+                    count(d.recorded, "copy"),
+                    count(d.missing, "object")
                 ),
-                None => println!(
-                    "disk {} ({}) was not found: its {} objects were neither checked nor recorded; import the context from the disk's folder or give --disk PATH",
-                    d.name, d.uuid, d.missing
+                None => outln!(
+                    "disk {} ({}) was not found: its {} neither checked nor recorded; import the context from the disk's folder or give --disk PATH",
+                    d.name,
+                    d.uuid,
+                    if d.missing == 1 {
+                        "1 object was".to_string()
+                    } else {
+                        format!("{} objects were", d.missing)
+                    }
                 ),
             }
         }

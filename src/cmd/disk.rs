@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::cli::DiskCmd;
 use crate::disks::admin;
-use crate::util::format_size;
+use crate::util::{count, format_size};
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
@@ -13,15 +13,20 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             name,
             path,
             size,
+            create,
             force,
         } => {
             crate::disks::check_name(&name)?;
             let cap = size.as_deref().map(super::size_arg).transpose()?;
-            let disk = admin::add(&cat, &name, &path, cap, force)?;
+            let opts = admin::AddOptions { cap, create, force };
+            let added = admin::add(&cat, &name, &path, opts)?;
+            if let Some(w) = &added.warning {
+                errln!("dsbfs: warning: {w}");
+            }
             if !ctx.quiet {
-                println!(
+                outln!(
                     "disk {name} at {} ({})",
-                    disk.path.display(),
+                    added.record.path.display(),
                     cap.map_or("size follows free space".into(), format_size)
                 );
             }
@@ -29,7 +34,7 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
         DiskCmd::List { json } => {
             let rows = admin::list(&cat)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print_list(rows);
             }
@@ -48,12 +53,12 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
         DiskCmd::Drop { name } => {
             let f = admin::forget(&cat, &name)?;
             if !ctx.quiet {
-                println!(
+                outln!(
                     "forgot disk {name}; files with no copy: {} -> {}, below wanted copies: {} -> {}",
-                    f.before.by_copies[0].0,
-                    f.after.by_copies[0].0,
-                    f.before.below_wanted.0,
-                    f.after.below_wanted.0
+                    f.before.by_copies[0].files,
+                    f.after.by_copies[0].files,
+                    f.before.below_wanted.files,
+                    f.after.below_wanted.files
                 );
             }
         }
@@ -66,14 +71,14 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
             let disk = crate::disks::require(&cat, &name)?;
             let r = crate::discover::discover(&cat, &disk, &path, r#move)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string_pretty(&r)?);
             } else if !ctx.quiet {
-                println!(
-                    "looked at {} files, hashed {}: adopted {} ({}) without copying, {} already there",
-                    r.files_seen,
+                outln!(
+                    "looked at {}, hashed {}: adopted {} ({}) without copying, {} already there",
+                    count(r.files_seen, "file"),
                     r.hashed,
-                    r.adopted.0,
-                    format_size(r.adopted.1),
+                    r.adopted.objects,
+                    format_size(r.adopted.bytes),
                     r.already_there
                 );
             }
@@ -83,19 +88,39 @@ pub fn run(ctx: &Ctx, cmd: DiskCmd) -> Result<u8> {
                 crate::exit::ATTENTION
             });
         }
-        DiskCmd::Remove { name } => admin::remove(&cat, &name)?,
+        DiskCmd::Remove { name } => {
+            let retired = admin::remove(&cat, &name)?;
+            if !ctx.quiet {
+                match retired {
+                    admin::Retired::At(path) => outln!(
+                        "removed disk {name}; {} holds no disk any more (its identity is kept as {})",
+                        path.display(),
+                        crate::store::RETIRED_IDENTITY
+                    ),
+                    admin::Retired::NotConnected => outln!(
+                        "removed disk {name}; it is not connected, so its folder still names it: `dsbfs disk add --force` makes it a disk again"
+                    ),
+                }
+            }
+        }
     }
     Ok(crate::exit::OK)
 }
 
 fn print_list(rows: Vec<admin::DiskRow>) {
-    println!(
-        "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} PATH",
-        "NAME", "STATE", "OBJECTS", "USED", "SIZE", "LAST BACKUP", "LAST VERIFY"
+    outln!(
+        "{:<12} {:<10} {:>9} {:>10} {:>10} {:<20} {:<20} PATH",
+        "NAME",
+        "STATE",
+        "OBJECTS",
+        "USED",
+        "SIZE",
+        "LAST BACKUP",
+        "LAST VERIFY"
     );
     for r in rows {
-        println!(
-            "{:<12} {:<10} {:>9} {:>9} {:>9} {:<20} {:<20} {}",
+        outln!(
+            "{:<12} {:<10} {:>9} {:>10} {:>10} {:<20} {:<20} {}",
             r.record.name,
             if r.connected { "connected" } else { "offline" },
             r.objects,

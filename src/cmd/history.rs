@@ -6,7 +6,9 @@ use crate::catalog::history::{Change, SnapshotRecord};
 use crate::catalog::tree::At;
 use crate::cli::{DiffArgs, ForgetArgs, JsonArgs, PolicyArgs, VersionsArgs};
 use crate::history::{self, retention};
-use crate::util::{display_bytes, format_size as sz, hex, normalize_vpath, path_bytes};
+use crate::util::{
+    count, display_bytes, format_size as sz, hex, normalize_vpath, path_bytes, rfc3339,
+};
 use anyhow::Result;
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -21,14 +23,6 @@ struct SnapshotJson {
     new: u64,
     changed: u64,
     deleted: u64,
-}
-
-/// RFC 3339 in UTC, for JSON.
-fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
-    )
-    .to_string()
 }
 
 /// The tree a `--snapshot` option names (None: the current tree).
@@ -65,20 +59,26 @@ pub fn snapshots(ctx: &Ctx, a: JsonArgs) -> Result<u8> {
                 }
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(crate::exit::OK);
     }
     if list.is_empty() {
-        println!("no snapshots yet: every finished `dsbfs scan` makes one");
+        outln!("no snapshots yet: every finished `dsbfs scan` makes one");
         return Ok(crate::exit::OK);
     }
-    println!(
+    outln!(
         "{:>5}  {:<19}  {:>9}  {:>10}  {:>7}  {:>7}  {:>7}",
-        "ID", "TIME", "FILES", "SIZE", "NEW", "CHANGED", "DELETED"
+        "ID",
+        "TIME",
+        "FILES",
+        "SIZE",
+        "NEW",
+        "CHANGED",
+        "DELETED"
     );
     for s in &list {
         let c = s.counts.unwrap_or_default();
-        println!(
+        outln!(
             "{:>5}  {:<19}  {:>9}  {:>10}  {:>7}  {:>7}  {:>7}",
             s.id,
             local(s.time),
@@ -90,7 +90,7 @@ pub fn snapshots(ctx: &Ctx, a: JsonArgs) -> Result<u8> {
         );
     }
     if let Some(g) = history::guard(&cat)? {
-        println!("{}", g.describe());
+        outln!("{}", g.describe());
     }
     Ok(crate::exit::OK)
 }
@@ -139,15 +139,15 @@ pub fn policy(ctx: &Ctx, a: PolicyArgs) -> Result<u8> {
             policy: &p,
             mass_change: guard,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if !ctx.quiet {
-        println!(
+        outln!(
             "{}{}",
             if changing { "policy set: " } else { "" },
             p.describe()
         );
         if let Some(g) = guard {
-            println!("{}", g.describe());
+            outln!("{}", g.describe());
         }
     }
     Ok(crate::exit::OK)
@@ -199,32 +199,32 @@ pub fn forget(ctx: &Ctx, a: ForgetArgs) -> Result<u8> {
             forget: listed(false),
             released,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(crate::exit::OK);
     }
     if ctx.quiet {
         return Ok(crate::exit::OK);
     }
     if let Some(g) = &guard {
-        println!(
+        outln!(
             "warning: {}",
             g.describe().split(": history").next().unwrap_or("")
         );
         if !a.dry_run {
-            println!("the guard is lowered: you ran forget");
+            outln!("the guard is lowered: you ran forget");
         }
     }
     let forgotten = plan.drop();
     let would = if a.dry_run { "would " } else { "" };
-    println!(
-        "policy: {}; {} snapshots kept, {} {}forgotten",
+    outln!(
+        "policy: {}; {} kept, {} {}forgotten",
         policy.describe(),
-        plan.decisions.len() - forgotten.len(),
+        count((plan.decisions.len() - forgotten.len()) as u64, "snapshot"),
         forgotten.len(),
         if a.dry_run { "to be " } else { "" }
     );
     for d in plan.decisions.iter().rev() {
-        println!(
+        outln!(
             "{} {:>5}  {}{}",
             if d.keep { "keep  " } else { "forget" },
             d.id,
@@ -236,16 +236,16 @@ pub fn forget(ctx: &Ctx, a: ForgetArgs) -> Result<u8> {
             }
         );
     }
-    println!(
-        "{would}release {} versions and {} contents ({}); the next backups {}free {} on the disks",
-        released.versions,
-        released.objects,
+    outln!(
+        "{would}release {} and {} ({}); the next backups {}free {} on the disks",
+        count(released.versions, "version"),
+        count(released.objects, "content"),
         sz(released.bytes),
         if a.dry_run { "would " } else { "" },
         sz(released.disk_bytes)
     );
     if a.dry_run {
-        println!("dry run: nothing was changed");
+        outln!("dry run: nothing was changed");
     }
     Ok(crate::exit::OK)
 }
@@ -301,7 +301,7 @@ pub fn versions(ctx: &Ctx, a: VersionsArgs) -> Result<u8> {
         });
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(crate::exit::OK);
     }
     print_path_line("", &vpath);
@@ -324,7 +324,7 @@ pub fn versions(ctx: &Ctx, a: VersionsArgs) -> Result<u8> {
             (Kind::File, false) => format!("; on {}", v.disks.join(", ")),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "  snapshots {}{}: {what}, modified {}{on}",
             ranges(&v.snapshots),
             if v.current { " (current)" } else { "" },
@@ -420,7 +420,7 @@ pub fn diff(ctx: &Ctx, a: DiffArgs) -> Result<u8> {
                 })
                 .collect(),
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(crate::exit::OK);
     }
     for (path, c) in &changes {

@@ -40,6 +40,10 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
         || on.is_some()
         || not_on.is_some();
     let mut rows = Vec::new();
+    let text = !args.print0 && !args.json;
+    if text {
+        outln!("{:>6} {:>12} PATH", "COPIES", "SIZE");
+    }
     for (path, v) in cat.current_files()? {
         if v.attr.kind == Kind::Dir || matcher.as_ref().is_some_and(|m| !m.matches(&path)) {
             continue;
@@ -62,9 +66,7 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
         }
         if args.print0 {
             use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&path)?;
-            out.write_all(b"\0")?;
+            crate::output::Stdout.write_all(&[path.as_slice(), b"\0"].concat())?;
         } else if args.json {
             rows.push(Row {
                 path: String::from_utf8_lossy(&path).into_owned(),
@@ -80,11 +82,16 @@ pub fn run(ctx: &Ctx, args: LsArgs) -> Result<u8> {
             } else {
                 "-".into()
             };
-            print_path_line(&format!("{copies:>5} {:>12} ", v.attr.size), &path);
+            let size = if args.human_readable {
+                crate::util::format_size(v.attr.size)
+            } else {
+                v.attr.size.to_string()
+            };
+            print_path_line(&format!("{copies:>6} {size:>12} "), &path);
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     }
     Ok(crate::exit::OK)
 }

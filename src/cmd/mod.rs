@@ -15,6 +15,7 @@ mod where_;
 
 use crate::catalog::Catalog;
 use crate::cli::{Cli, Command};
+use crate::util::count;
 use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -77,7 +78,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Log(a) => runs::log(&ctx, a),
         Command::Report(a) => runs::report(&ctx, &cli.catalog, a),
         Command::Completions { shell } => {
-            crate::complete::registration(shell, &mut std::io::stdout())?;
+            crate::complete::registration(shell, &mut crate::output::Stdout)?;
             Ok(crate::exit::OK)
         }
         Command::GenMan { dir } => {
@@ -106,10 +107,10 @@ fn scan(ctx: &Ctx, json: bool) -> Result<u8> {
     }
     let s = crate::scan::run(&cat, ctx.progress(json))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        outln!("{}", serde_json::to_string_pretty(&s)?);
     } else if !ctx.quiet {
         use crate::util::format_size as sz;
-        println!(
+        outln!(
             "scan {}{}: {} new ({}), {} changed ({}), {} deleted ({}), {} unchanged ({})",
             s.scan,
             if s.resumed { " (resumed)" } else { "" },
@@ -122,26 +123,27 @@ fn scan(ctx: &Ctx, json: bool) -> Result<u8> {
             s.unchanged.files,
             sz(s.unchanged.bytes)
         );
-        println!(
-            "hashed {} files ({}); {} folders, {} symlinks",
-            s.hashed.files,
+        outln!(
+            "hashed {} ({}); {}, {}",
+            count(s.hashed.files, "file"),
             sz(s.hashed.bytes),
-            s.folders,
-            s.symlinks
+            count(s.folders, "folder"),
+            count(s.symlinks, "symlink")
         );
         if s.skipped_special > 0 {
-            println!(
-                "skipped {} sockets, FIFOs or device files",
-                s.skipped_special
+            outln!(
+                "skipped {}",
+                count(s.skipped_special, "socket, FIFO or device file")
             );
         }
         if let Some(m) = &s.mass_change {
-            println!("warning: {}", m.describe());
+            outln!("warning: {}", m.describe());
         }
         if s.needs_attention() {
-            println!(
+            outln!(
                 "{} could not be read and {} kept changing: see the messages above",
-                s.unreadable, s.changed_while_hashing
+                s.unreadable,
+                s.changed_while_hashing
             );
         }
     }
@@ -166,10 +168,8 @@ fn vpath_arg(p: &std::path::Path) -> Result<Vec<u8>> {
 /// Writes raw path bytes (names may be any bytes) followed by a newline.
 pub fn print_path_line(prefix: &str, path: &[u8]) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(prefix.as_bytes());
-    let _ = out.write_all(path);
-    let _ = out.write_all(b"\n");
+    let mut out = crate::output::Stdout;
+    let _ = out.write_all(&[prefix.as_bytes(), path, b"\n"].concat());
 }
 
 fn verify(ctx: &Ctx, a: crate::cli::VerifyArgs) -> Result<u8> {
@@ -177,38 +177,43 @@ fn verify(ctx: &Ctx, a: crate::cli::VerifyArgs) -> Result<u8> {
     let disk = crate::disks::require(&cat, &a.name)?;
     let r = crate::verify::verify(&cat, &disk, !a.check, ctx.progress(a.json))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
     } else if !ctx.quiet {
-        println!(
-            "verified {} objects ({}) on {}{}: {} damaged, {} missing, {} unknown files, {} found and recorded",
-            r.checked.0,
-            crate::util::format_size(r.checked.1),
+        outln!(
+            "verified {} ({}) on {}{}: {} damaged, {} missing, {}, {} found and recorded",
+            count(r.checked.objects, "object"),
+            crate::util::format_size(r.checked.bytes),
             r.disk,
             if r.resumed { " (resumed)" } else { "" },
             r.damaged.len(),
             r.missing.len(),
-            r.unknown.len(),
+            count(r.unknown.len() as u64, "unknown file"),
             r.adopted
         );
+        let moved = if a.check {
+            ""
+        } else {
+            " (moved to quarantine)"
+        };
         for d in r.damaged.iter() {
-            println!(
-                "damaged: {d}{}",
-                if a.check {
-                    ""
-                } else {
-                    " (moved to quarantine)"
-                }
-            );
+            outln!("damaged: {d}{moved}");
         }
         for m in r.missing.iter() {
-            println!("missing: {m}");
+            outln!("missing: {m}");
         }
         for u in r.unknown.iter() {
-            println!("unknown: {u}");
+            outln!("unknown: {u}");
         }
-        if r.needs_attention() && !a.check {
-            println!(
-                "the catalog was corrected: run `dsbfs backup` with another disk to restore the lost copies"
+        let lost = r.damaged.len() + r.missing.len();
+        if lost > 0 && !a.check {
+            outln!(
+                "the catalog was corrected: `dsbfs backup {}` (or a backup to another disk) makes the lost copies again",
+                r.disk
+            );
+        } else if lost > 0 {
+            outln!(
+                "nothing was changed: `dsbfs verify {}` moves them to quarantine and corrects the catalog",
+                r.disk
             );
         }
     }

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::cli::RecoverArgs;
 use crate::recover::{RecoverOptions, recover};
-use crate::util::format_time;
+use crate::util::{count, format_time};
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
         .iter()
         .any(|d| d.listing.missing + d.listing.wrong_size > 0 || d.damaged.is_some_and(|n| n > 0));
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
     } else if !ctx.quiet {
         for d in &r.disks {
             let copy = match (&d.catalog_copy, &d.copy_error) {
@@ -33,23 +33,23 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
                 (None, Some(e)) => format!("unusable catalog copy ({e})"),
                 (None, None) => "no catalog copy".into(),
             };
-            println!("found disk {} at {}: {copy}", d.name, d.path.display());
+            outln!("found disk {} at {}: {copy}", d.name, d.path.display());
         }
-        println!("took the catalog copy of {}", r.taken_from);
+        outln!("took the catalog copy of {}", r.taken_from);
         for d in &r.disks {
             if let Some(why) = &d.lost {
-                println!("{}: could not be used after all: {why}", d.name);
+                outln!("{}: could not be used after all: {why}", d.name);
                 continue;
             }
             let l = &d.listing;
-            println!(
-                "{}: holds {} objects ({} not recorded before), {} recorded ones missing, {} of the wrong size, {} unknown files{}{}",
+            outln!(
+                "{}: holds {} ({} not recorded before), {} recorded ones missing, {} of the wrong size, {}{}{}",
                 d.name,
-                l.held,
+                count(l.held, "object"),
                 l.added,
                 l.missing,
                 l.wrong_size,
-                l.unknown,
+                count(l.unknown, "unknown file"),
                 if d.registered {
                     "; added to the catalog"
                 } else {
@@ -61,17 +61,17 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
             );
         }
         if !r.not_found.is_empty() {
-            println!(
+            outln!(
                 "not found (their copies stay as the catalog copy says): {}",
                 r.not_found.join(", ")
             );
         }
         if let Some(old) = &r.replaced {
-            println!("the catalog that was there is kept as {}", old.display());
+            outln!("the catalog that was there is kept as {}", old.display());
         }
-        println!("installed the catalog at {}", r.catalog.display());
+        outln!("installed the catalog at {}", r.catalog.display());
         if !r.missing_sources.is_empty() {
-            println!(
+            outln!(
                 "sources whose folders are not on this machine: {}; fix them with `dsbfs source remove` and `dsbfs source add` before the next scan",
                 r.missing_sources
                     .iter()
@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<u8> {
             );
         }
         if attention {
-            println!(
+            outln!(
                 "some recorded copies were missing or not whole: run `dsbfs verify NAME` on those disks, then `dsbfs status`"
             );
         }

@@ -45,11 +45,11 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<u8> {
     let cat = ctx.open_readonly()?;
     let runs = cat.runs_since(a.since.map_or(i64::MIN, before_now))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(crate::exit::OK);
     }
     if runs.is_empty() {
-        println!(
+        crate::outln!(
             "no runs recorded{}",
             if a.since.is_some() {
                 " in that time"
@@ -59,9 +59,15 @@ pub fn log(ctx: &Ctx, a: LogArgs) -> Result<u8> {
         );
         return Ok(crate::exit::OK);
     }
-    println!(
+    crate::outln!(
         "{:<19}  {:<7}  {:<5}  {:<12}  {:<11}  {:>7}  {:>9}  SUMMARY",
-        "STARTED", "KIND", "BY", "DISK", "RESULT", "TOOK", "SIZE"
+        "STARTED",
+        "KIND",
+        "BY",
+        "DISK",
+        "RESULT",
+        "TOOK",
+        "SIZE"
     );
     for r in &runs {
         print_run(r);
@@ -77,7 +83,7 @@ fn print_run(r: &Run) {
                 .to_string()
         })
         .unwrap_or_else(|| "-".into());
-    println!(
+    crate::outln!(
         "{:<19}  {:<7}  {:<5}  {:<12}  {:<11}  {:>7}  {:>9}  {}",
         format_time(Some(r.started)),
         r.kind.as_str(),
@@ -90,7 +96,7 @@ fn print_run(r: &Run) {
     );
     if r.end.result.is_problem() {
         for e in r.end.errors.iter().take(3) {
-            println!("    {e}");
+            crate::outln!("    {e}");
         }
     }
 }
@@ -108,9 +114,9 @@ pub fn report(ctx: &Ctx, catalogs: &[PathBuf], a: ReportArgs) -> Result<u8> {
         let cat = ctx.open_readonly()?;
         let r = crate::report::compute(&cat, since, now)?;
         match a.format {
-            ReportFormat::Text => print!("{}", crate::report::text::render(&r)),
-            ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&r)?),
-            ReportFormat::Html => print!("{}", crate::report::html::render(&r)),
+            ReportFormat::Text => crate::out!("{}", crate::report::text::render(&r)),
+            ReportFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&r)?),
+            ReportFormat::Html => crate::out!("{}", crate::report::html::render(&r)),
         }
         return Ok(if r.at_risk() || !r.problems.is_empty() {
             crate::exit::ATTENTION
@@ -132,8 +138,8 @@ pub fn report(ctx: &Ctx, catalogs: &[PathBuf], a: ReportArgs) -> Result<u8> {
     }
     let list: Vec<machines::Machine> = paths.iter().map(|p| machines::machine(p, since)).collect();
     match a.format {
-        ReportFormat::Text => print!("{}", machines::render_text(&list, since, now)),
-        ReportFormat::Json => println!(
+        ReportFormat::Text => crate::out!("{}", machines::render_text(&list, since, now)),
+        ReportFormat::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "generated": now,
@@ -141,7 +147,7 @@ pub fn report(ctx: &Ctx, catalogs: &[PathBuf], a: ReportArgs) -> Result<u8> {
                 "machines": list,
             }))?
         ),
-        ReportFormat::Html => print!(
+        ReportFormat::Html => crate::out!(
             "{}",
             crate::report::html::render_machines(&list, since, now)
         ),

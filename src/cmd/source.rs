@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
                 follow_symlinks,
             })?;
             if !ctx.quiet {
-                println!("{} <- {}", display_bytes(&vpath), path.display());
+                outln!("{} <- {}", display_bytes(&vpath), path.display());
             }
         }
         SourceCmd::List { json } => {
@@ -49,10 +49,10 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
             let rules = cat.rules()?;
             if json {
                 let doc = serde_json::json!({ "sources": sources, "rules": rules });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 for s in &sources {
-                    println!(
+                    outln!(
                         "{} <- {}{}",
                         display_bytes(&s.vpath),
                         s.path.display(),
@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
                     );
                 }
                 for r in &rules {
-                    println!("rule {}: {}", display_bytes(&r.vpath), describe_rule(r));
+                    outln!("rule {}: {}", display_bytes(&r.vpath), describe_rule(r));
                 }
             }
         }
@@ -114,7 +114,7 @@ pub fn run(ctx: &Ctx, cmd: SourceCmd) -> Result<u8> {
             cat.set_rule(&rule)?;
             cat.reapply_rules(|p| rules.effective(p))?;
             if !ctx.quiet {
-                println!("rule {}: {}", display_bytes(&vpath), describe_rule(&rule));
+                outln!("rule {}: {}", display_bytes(&vpath), describe_rule(&rule));
             }
         }
     }

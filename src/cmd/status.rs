@@ -4,14 +4,14 @@ use super::Ctx;
 use crate::catalog::tree::Protection;
 use crate::cli::StatusArgs;
 use crate::status::Status;
-use crate::util::format_size as sz;
+use crate::util::{count, format_size as sz};
 use anyhow::Result;
 
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
     let cat = ctx.open_readonly()?;
     let st = crate::status::compute(&cat, args.simulate_drop.as_deref(), crate::util::now())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        outln!("{}", serde_json::to_string_pretty(&st)?);
     } else {
         print_status(&st);
     }
@@ -23,32 +23,34 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<u8> {
 }
 
 fn print_status(st: &Status) {
-    println!("catalog   {}", st.catalog);
+    outln!("catalog   {}", st.catalog);
     match (st.last_complete_scan, st.scan_interrupted) {
-        (_, true) => println!("scan      interrupted: run `dsbfs scan` to finish it"),
-        (None, false) => println!("scan      none yet"),
-        (Some(s), false) => println!("scan      #{s} complete"),
+        (_, true) => outln!("scan      interrupted: run `dsbfs scan` to finish it"),
+        (None, false) => outln!("scan      none yet"),
+        (Some(s), false) => outln!("scan      #{s} complete"),
     }
-    println!(
-        "files     {} in {} folders, {} symlinks",
-        st.files, st.folders, st.symlinks
+    outln!(
+        "files     {} in {}, {}",
+        st.files,
+        count(st.folders, "folder"),
+        count(st.symlinks, "symlink")
     );
     print_protection(&st.protection);
     let h = &st.history;
     if h.snapshots > 0 {
-        println!(
-            "history   {} snapshots; old and deleted files hold {} contents ({}), {} on the disks",
-            h.snapshots,
-            h.objects,
+        outln!(
+            "history   {}; old and deleted files hold {} ({}), {} on the disks",
+            count(h.snapshots, "snapshot"),
+            count(h.objects, "content"),
             sz(h.bytes),
             sz(h.disk_bytes)
         );
     }
     if !st.disks.is_empty() {
-        println!("disks");
+        outln!("disks");
         for d in &st.disks {
-            println!(
-                "  {:<12} {:<9} {:>9} of {:<9} backup {}  verify {}",
+            outln!(
+                "  {:<12} {:<9} {:>10} of {:<10} backup {}  verify {}",
                 d.name,
                 if d.connected { "connected" } else { "offline" },
                 sz(d.used),
@@ -58,32 +60,37 @@ fn print_status(st: &Status) {
             );
         }
     }
-    if let Some((name, p)) = &st.simulate_drop {
-        println!("if disk {name} died:");
-        print_protection(p);
+    if let Some(d) = &st.simulate_drop {
+        outln!("if disk {} died:", d.disk);
+        print_protection(&d.protection);
     }
     for a in &st.advice {
-        println!("next: {a}");
+        outln!("next: {a}");
     }
 }
 
 fn print_protection(p: &Protection) {
-    for (i, (n, b)) in p.by_copies.iter().enumerate() {
+    for (i, f) in p.by_copies.iter().enumerate() {
+        let (n, b) = (&f.files, &f.bytes);
         let label = if i == 3 {
             "3+".to_string()
         } else {
             i.to_string()
         };
-        println!("  {label:>2} copies  {n:>9} files  {:>9}", sz(*b));
+        let copies = if i == 1 { "copy  " } else { "copies" };
+        let files = if *n == 1 { "file " } else { "files" };
+        outln!("  {label:>2} {copies}  {n:>9} {files}  {:>10}", sz(*b));
     }
     if p.empty_files > 0 {
-        println!("  {} empty files need no disk", p.empty_files);
+        outln!("  {} need no disk", count(p.empty_files, "empty file"));
     }
-    if p.below_wanted.0 > 0 {
-        println!(
-            "  at risk: {} files ({}) have fewer copies than wanted",
-            p.below_wanted.0,
-            sz(p.below_wanted.1)
+    let risk = &p.below_wanted;
+    if risk.files > 0 {
+        outln!(
+            "  at risk: {} ({}) {} fewer copies than wanted",
+            count(risk.files, "file"),
+            sz(risk.bytes),
+            if risk.files == 1 { "has" } else { "have" }
         );
     }
 }

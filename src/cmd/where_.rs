@@ -65,13 +65,13 @@ pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
         found.push(f);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
+        outln!("{}", serde_json::to_string_pretty(&found)?);
     } else {
         for f in &found {
             match (&f.error, f.kind) {
-                (Some(e), _) => eprintln!("dsbfs: {}: {e}", f.path),
+                (Some(e), _) => errln!("dsbfs: {}: {e}", f.path),
                 (None, Some(Kind::File)) if f.sha256.is_none() => {
-                    println!("{}: empty file, needs no disk", f.path)
+                    outln!("{}: empty file, needs no disk", f.path)
                 }
                 (None, Some(Kind::File)) => {
                     let disks: Vec<String> = f
@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
                             )
                         })
                         .collect();
-                    println!(
+                    outln!(
                         "{}: {} sha256 {} on {}/{}: {}",
                         f.path,
                         format_size(f.size),
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: WhereArgs) -> Result<u8> {
                         }
                     );
                 }
-                (None, Some(k)) => println!("{}: {:?}, stored in the catalog itself", f.path, k),
+                (None, Some(k)) => outln!("{}: {}, stored in the catalog itself", f.path, k.noun()),
                 (None, None) => {}
             }
         }

@@ -23,46 +23,96 @@ pub struct DiskRow {
     pub used: u64,
 }
 
-/// Makes the folder `path` (created if need be) a disk called `name`, with at most
-/// `cap` bytes for dsbfs. The folder must be empty unless `force`, hold no other disk,
-/// and neither hold nor lie within a source.
-pub fn add(
-    cat: &Catalog,
-    name: &str,
-    path: &Path,
-    cap: Option<u64>,
-    force: bool,
-) -> Result<DiskRecord> {
+/// A disk just added, and what the user should know about where it is.
+#[derive(Debug)]
+pub struct Added {
+    pub record: DiskRecord,
+    /// The folder is on the same filesystem as a source or as `/`: not the separate
+    /// drive a backup needs (or the drive is not mounted).
+    pub warning: Option<String>,
+}
+
+/// How `disk add` treats its folder.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddOptions {
+    /// Most bytes dsbfs may use there (None: follow the free space).
+    pub cap: Option<u64>,
+    /// Create the folder if it does not exist.
+    pub create: bool,
+    /// Accept a folder that holds other files.
+    pub force: bool,
+}
+
+/// Makes the folder `path` a disk called `name`. The folder must exist unless
+/// `create`, be empty unless `force`, hold no other disk of this catalog, and neither
+/// hold nor lie within a source. A refused folder is left as it was: nothing is
+/// created before every check has passed.
+pub fn add(cat: &Catalog, name: &str, path: &Path, opts: AddOptions) -> Result<Added> {
+    let AddOptions { cap, create, force } = opts;
     check_name(name)?;
     if cat.disk(name)?.is_some() {
         return Err(usage(format!("a disk called {name} exists already")));
     }
-    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let path = std::fs::canonicalize(path)?;
-    if let Some(id) = read_identity(&path) {
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    if !exists && !create {
         return Err(usage(format!(
-            "{} already holds the dsbfs disk {} ({}); if that disk moved, use `dsbfs disk set {} --path`",
-            path.display(),
-            id.name,
-            id.uuid,
-            id.name
-        )));
-    }
-    if !force && std::fs::read_dir(&path)?.next().is_some() {
-        return Err(usage(format!(
-            "{} is not empty; use --force to make it a disk anyway (its files are left alone)",
+            "{} does not exist: mount the drive, or create the folder (or give --create)",
             path.display()
         )));
     }
-    for s in cat.sources()? {
-        if path.starts_with(&s.path) || s.path.starts_with(&path) {
+    let (existing, rest) = existing_ancestor(path)?;
+    let resolved = existing.join(&rest);
+    if exists {
+        if !resolved.is_dir() {
+            return Err(usage(format!("{} is not a folder", path.display())));
+        }
+        if let Some(id) = read_identity(&resolved) {
+            if let Some(known) = cat.disks()?.into_iter().find(|d| d.uuid == id.uuid) {
+                return Err(usage(format!(
+                    "{} already holds the dsbfs disk {} ({}); if that disk moved, use `dsbfs disk set {} --path`",
+                    resolved.display(),
+                    known.name,
+                    id.uuid,
+                    known.name
+                )));
+            }
+            if !force {
+                return Err(usage(format!(
+                    "{} holds the dsbfs disk {} ({}), which this catalog does not know (a removed disk, or another catalog's); use --force to make it a new disk here (the next backup removes the objects this catalog does not know)",
+                    resolved.display(),
+                    id.name,
+                    id.uuid
+                )));
+            }
+        }
+        if !force && std::fs::read_dir(&resolved)?.next().is_some() {
+            return Err(usage(format!(
+                "{} is not empty; use --force to make it a disk anyway (its files are left alone)",
+                resolved.display()
+            )));
+        }
+    }
+    let sources = cat.sources()?;
+    for s in &sources {
+        if resolved.starts_with(&s.path) || s.path.starts_with(&resolved) {
             return Err(usage(format!(
                 "{} overlaps the source {}; a disk cannot hold its own source",
-                path.display(),
+                resolved.display(),
                 s.path.display()
             )));
         }
     }
+    let warning = same_filesystem(&existing, &sources).map(|what| {
+        format!(
+            "{} is on the same filesystem as {what}: is the backup drive mounted? A disk on it fails with it",
+            resolved.display()
+        )
+    });
+    if !exists {
+        std::fs::create_dir_all(&resolved)
+            .with_context(|| format!("cannot create {}", resolved.display()))?;
+    }
+    let path = std::fs::canonicalize(&resolved)?;
     let uuid = uuid::Uuid::new_v4().to_string();
     write_identity(
         &path,
@@ -72,7 +122,49 @@ pub fn add(
             uuid: uuid.clone(),
         },
     )?;
-    super::register(cat, name, &uuid, &path, cap)
+    Ok(Added {
+        record: super::register(cat, name, &uuid, &path, cap)?,
+        warning,
+    })
+}
+
+/// The deepest existing folder on the way to `path` (canonical) and the part of `path`
+/// below it, which does not exist yet.
+fn existing_ancestor(path: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let absolute = std::path::absolute(path)?;
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    loop {
+        match std::fs::canonicalize(at) {
+            Ok(found) => return Ok((found, rest.iter().rev().collect())),
+            Err(_) => {
+                let (Some(parent), Some(name)) = (at.parent(), at.file_name()) else {
+                    return Err(usage(format!("{} cannot be reached", path.display())));
+                };
+                if name == ".." {
+                    return Err(usage(format!(
+                        "{} does not exist and leads through ..; give the folder as it will be",
+                        path.display()
+                    )));
+                }
+                rest.push(name.to_owned());
+                at = parent;
+            }
+        }
+    }
+}
+
+/// What `folder` shares a filesystem with that a backup disk should not: a source
+/// (named), or else the root filesystem.
+fn same_filesystem(folder: &Path, sources: &[crate::catalog::Source]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(folder).ok()?.dev();
+    let on = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == dev);
+    sources
+        .iter()
+        .find(|s| on(&s.path))
+        .map(|s| format!("the source {}", s.path.display()))
+        .or_else(|| on(Path::new("/")).then(|| "/ (the system disk)".to_string()))
 }
 
 /// Every disk, by name.
@@ -158,22 +250,42 @@ pub fn forget(cat: &Catalog, name: &str) -> Result<Forgotten> {
     })
 }
 
-/// Unregisters a disk that holds no objects.
-pub fn remove(cat: &Catalog, name: &str) -> Result<()> {
+/// What became of a removed disk's folder.
+#[derive(Debug)]
+pub enum Retired {
+    /// Its identity file was renamed: the folder holds no disk any more.
+    At(std::path::PathBuf),
+    /// The disk is not connected: its folder still names it (`disk add --force` takes it).
+    NotConnected,
+}
+
+/// Unregisters a disk that holds no objects, and retires the identity of its folder if
+/// it is connected, so the folder can become a disk again.
+pub fn remove(cat: &Catalog, name: &str) -> Result<Retired> {
     let rec = named(cat, name)?;
     let (objects, _) = cat.disk_usage(rec.id)?;
     if objects > 0 {
         return Err(usage(format!(
-            "disk {name} holds {objects} objects; use `dsbfs disk drop {name}` if it is lost"
+            "disk {name} holds {}; use `dsbfs disk drop {name}` if it is lost",
+            crate::util::count(objects, "object")
         )));
     }
-    cat.delete_disk(rec.id)
+    let store = locate(&rec, &mounts(), &[]);
+    if let Some(store) = &store {
+        store.retire()?;
+    }
+    cat.delete_disk(rec.id)?;
+    Ok(match store {
+        Some(s) => Retired::At(s.root().to_owned()),
+        None => Retired::NotConnected,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_archive::Archive;
+    use std::os::unix::fs::MetadataExt;
 
     fn is_usage(r: Result<impl std::fmt::Debug>) -> String {
         let e = r.unwrap_err();
@@ -184,7 +296,12 @@ mod tests {
     #[test]
     fn add_registers_a_disk_and_writes_its_identity() {
         let a = Archive::new();
-        let d = add(&a.cat, "red", &a.path("red"), Some(1 << 30), false).unwrap();
+        let opts = AddOptions {
+            cap: Some(1 << 30),
+            create: true,
+            force: false,
+        };
+        let d = add(&a.cat, "red", &a.path("red"), opts).unwrap().record;
         assert_eq!(d.path, std::fs::canonicalize(a.path("red")).unwrap());
         let id = read_identity(&d.path).unwrap();
         assert_eq!(
@@ -195,34 +312,138 @@ mod tests {
         assert_eq!((stored.id, stored.cap), (d.id, Some(1 << 30)));
     }
 
+    /// Options of a plain `disk add`, with `--create` and with `--force`.
+    const PLAIN: AddOptions = AddOptions {
+        cap: None,
+        create: false,
+        force: false,
+    };
+    const CREATE: AddOptions = AddOptions {
+        create: true,
+        ..PLAIN
+    };
+    const FORCE: AddOptions = AddOptions {
+        force: true,
+        ..PLAIN
+    };
+
     #[test]
     fn add_refuses_a_taken_name_another_disk_a_full_folder_and_a_source() {
         let a = Archive::scanned(&[("f", 10)]);
         a.disk("red", None);
         let red = a.path("red");
         assert_eq!(
-            is_usage(add(&a.cat, "red", &a.path("x"), None, false)),
+            is_usage(add(&a.cat, "red", &a.path("x"), CREATE)),
             "a disk called red exists already"
         );
         assert!(
-            is_usage(add(&a.cat, "blue", &red, None, false))
-                .contains("already holds the dsbfs disk red")
+            is_usage(add(&a.cat, "blue", &red, PLAIN)).contains("already holds the dsbfs disk red")
         );
         std::fs::create_dir(a.path("full")).unwrap();
         std::fs::write(a.path("full/file"), "x").unwrap();
+        assert!(is_usage(add(&a.cat, "blue", &a.path("full"), PLAIN)).contains("is not empty"));
+        add(&a.cat, "blue", &a.path("full"), FORCE).unwrap();
         assert!(
-            is_usage(add(&a.cat, "blue", &a.path("full"), None, false)).contains("is not empty")
-        );
-        add(&a.cat, "blue", &a.path("full"), None, true).unwrap();
-        assert!(
-            is_usage(add(&a.cat, "green", &a.path("src/in"), None, false))
+            is_usage(add(&a.cat, "green", &a.path("src/in"), CREATE))
                 .contains("overlaps the source")
         );
         assert!(
-            is_usage(add(&a.cat, "a,b", &a.path("ab"), None, false))
-                .contains("not a usable disk name")
+            is_usage(add(&a.cat, "a,b", &a.path("ab"), CREATE)).contains("not a usable disk name")
         );
         assert!(a.cat.disk("green").unwrap().is_none());
+    }
+
+    #[test]
+    fn add_makes_a_missing_folder_only_when_asked_and_never_when_it_refuses() {
+        let a = Archive::scanned(&[("f", 10)]);
+        let unplugged = a.path("media/usb/backup");
+        let err = is_usage(add(&a.cat, "usb", &unplugged, PLAIN));
+        assert!(
+            err.contains("does not exist: mount the drive, or create the folder"),
+            "{err}"
+        );
+        assert!(!a.path("media").exists(), "a refused add made folders");
+        // Refused for overlapping the source, with --create and --force: nothing made.
+        let inside = a.path("src/sub/new/deeper");
+        let both = AddOptions {
+            create: true,
+            force: true,
+            cap: None,
+        };
+        assert!(is_usage(add(&a.cat, "x", &inside, both)).contains("overlaps the source"));
+        assert!(!a.path("src/sub").exists(), "a refused add made folders");
+        let added = add(&a.cat, "usb", &unplugged, CREATE).unwrap();
+        assert_eq!(
+            added.record.path,
+            a.path("media/usb/backup").canonicalize().unwrap()
+        );
+        assert!(read_identity(&added.record.path).is_some());
+    }
+
+    #[test]
+    fn add_warns_of_a_folder_on_the_filesystem_of_a_source_or_of_root() {
+        let a = Archive::scanned(&[("f", 10)]);
+        let source = a.cat.sources().unwrap()[0].path.clone();
+        let added = add(&a.cat, "near", &a.path("near"), CREATE).unwrap();
+        let same = std::fs::metadata(&source).unwrap().dev()
+            == std::fs::metadata(a.path("near")).unwrap().dev();
+        assert!(same, "the test's folders share one filesystem");
+        let warning = added.warning.expect("a warning");
+        assert!(
+            warning.contains(&format!(
+                "the same filesystem as the source {}",
+                source.display()
+            )),
+            "{warning}"
+        );
+        // With no source on it, the root filesystem is named: /proc is never it.
+        assert_eq!(
+            same_filesystem(Path::new("/"), &[]).as_deref(),
+            Some("/ (the system disk)")
+        );
+        assert_eq!(same_filesystem(Path::new("/proc"), &[]), None);
+    }
+
+    #[test]
+    fn a_removed_disk_leaves_a_folder_that_can_be_a_disk_again() {
+        let a = Archive::new();
+        let x = a.disk("x", None);
+        assert!(matches!(remove(&a.cat, "x").unwrap(), Retired::At(p) if p == x.path));
+        assert_eq!(read_identity(&x.path), None);
+        assert!(x.path.join(crate::store::RETIRED_IDENTITY).exists());
+        // What the removed disk left makes the folder not empty: --force takes it.
+        assert!(is_usage(add(&a.cat, "x", &x.path, PLAIN)).contains("is not empty"));
+        let again = add(&a.cat, "x", &x.path, FORCE).unwrap().record;
+        assert_ne!(again.uuid, x.uuid);
+        assert_eq!(read_identity(&x.path).unwrap().uuid, again.uuid);
+    }
+
+    #[test]
+    fn add_takes_the_folder_of_a_disk_this_catalog_does_not_know_only_with_force() {
+        let a = Archive::new();
+        let y = a.disk("y", None);
+        // Removed while it was not connected: its folder still names it.
+        a.unplug("y");
+        assert!(matches!(
+            remove(&a.cat, "y").unwrap(),
+            Retired::NotConnected
+        ));
+        std::fs::rename(a.path("y.away"), &y.path).unwrap();
+        let err = is_usage(add(&a.cat, "y", &y.path, PLAIN));
+        assert!(
+            err.contains("holds the dsbfs disk y")
+                && err.contains("which this catalog does not know"),
+            "{err}"
+        );
+        let adopted = add(&a.cat, "z", &y.path, FORCE).unwrap().record;
+        let id = read_identity(&y.path).unwrap();
+        assert_eq!(
+            (id.name.as_str(), id.uuid.as_str()),
+            ("z", adopted.uuid.as_str())
+        );
+        // A disk this catalog knows is never taken, even with --force.
+        let err = is_usage(add(&a.cat, "w", &y.path, FORCE));
+        assert!(err.contains("already holds the dsbfs disk z"), "{err}");
     }
 
     #[test]
@@ -293,11 +514,14 @@ mod tests {
         a.copy("f", &d);
         assert_eq!(
             is_usage(remove(&a.cat, "d")),
-            "disk d holds 1 objects; use `dsbfs disk drop d` if it is lost"
+            "disk d holds 1 object; use `dsbfs disk drop d` if it is lost"
         );
         remove(&a.cat, "spare").unwrap();
         let f = forget(&a.cat, "d").unwrap();
-        assert_eq!((f.before.by_copies[0].0, f.after.by_copies[0].0), (1, 2));
+        assert_eq!(
+            (f.before.by_copies[0].files, f.after.by_copies[0].files),
+            (1, 2)
+        );
         assert!(list(&a.cat).unwrap().is_empty());
         assert!(is_usage(forget(&a.cat, "d")).contains("no disk is called"));
     }

@@ -283,7 +283,7 @@ fn daemonize(job: Job, log: Option<(File, PathBuf)>, verbose: bool) -> Result<()
                 .unwrap_or_else(|| "none".into());
             if report == "OK" || report.starts_with("OK ") {
                 if verbose {
-                    eprintln!(
+                    errln!(
                         "dsbfs: mounted {} at {} (pid {child}, log {log_name})",
                         job.catalog.display(),
                         job.mountpoint.display(),

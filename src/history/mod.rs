@@ -43,11 +43,11 @@ impl MassChange {
     /// One line for people.
     pub fn describe(&self) -> String {
         format!(
-            "snapshot {} changed {} and removed {} of {} files ({}%): history is kept whatever the policy until you run `dsbfs forget`",
+            "snapshot {} changed {} and removed {} of {} ({}%): history is kept whatever the policy until you run `dsbfs forget`",
             self.snapshot,
             self.changed,
             self.deleted,
-            self.before,
+            crate::util::count(self.before, "file"),
             self.percent()
         )
     }

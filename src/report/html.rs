@@ -83,7 +83,7 @@ fn body(o: &mut String, r: &Report) -> std::fmt::Result {
         o,
         "<table><tr><th>copies</th><th>files</th><th>size</th></tr>"
     )?;
-    for (i, (n, bytes)) in p.by_copies.iter().enumerate() {
+    for (i, crate::tally::Files { files: n, bytes }) in p.by_copies.iter().enumerate() {
         writeln!(
             o,
             "<tr><td>{}</td><td class=\"n\">{n}</td><td class=\"n\">{}</td></tr>",
@@ -199,7 +199,7 @@ pub fn copies_chart(points: &[CopiesAt]) -> String {
     let mut o = String::new();
     let max = points
         .iter()
-        .map(|p| p.by_copies.iter().map(|c| c.0).sum::<u64>())
+        .map(|p| p.by_copies.iter().map(|c| c.files).sum::<u64>())
         .max()
         .unwrap_or(0)
         .max(1);
@@ -220,7 +220,7 @@ pub fn copies_chart(points: &[CopiesAt]) -> String {
     for (i, p) in points.iter().enumerate() {
         let x = LEFT + i as f64 * slot;
         let mut y = TOP + H;
-        for (c, (files, _)) in p.by_copies.iter().enumerate() {
+        for (c, crate::tally::Files { files, .. }) in p.by_copies.iter().enumerate() {
             if *files == 0 {
                 continue;
             }
@@ -316,7 +316,7 @@ pub fn render_machines(machines: &[Machine], since: i64, now: i64) -> String {
         "<table><tr><th>machine</th><th>last scan</th><th>last backup</th><th>at risk</th><th>on no disk</th><th>problems</th><th>first error</th></tr>"
     );
     for m in machines {
-        let risk = if m.at_risk.0 > 0 { "bad" } else { "ok" };
+        let risk = if m.at_risk.files > 0 { "bad" } else { "ok" };
         let _ = writeln!(
             o,
             "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"n {risk}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -324,8 +324,8 @@ pub fn render_machines(machines: &[Machine], since: i64, now: i64) -> String {
             esc(&m.machine),
             format_time(m.last_scan),
             esc(&m.last_backup_line()),
-            sz(m.at_risk.1),
-            sz(m.no_copy.1),
+            sz(m.at_risk.bytes),
+            sz(m.no_copy.bytes),
             m.problems,
             esc(m
                 .error
@@ -350,16 +350,20 @@ mod tests {
         );
     }
 
+    fn files(n: [u64; 4]) -> crate::runs::ByCopies {
+        n.map(|files| crate::tally::Files { files, bytes: 0 })
+    }
+
     #[test]
     fn the_copies_chart_stacks_each_point_to_its_share_of_the_tallest() {
         let points = [
             CopiesAt {
                 time: 0,
-                by_copies: [(10, 0), (0, 0), (0, 0), (0, 0)],
+                by_copies: files([10, 0, 0, 0]),
             },
             CopiesAt {
                 time: 86400,
-                by_copies: [(2, 0), (3, 0), (15, 0), (0, 0)],
+                by_copies: files([2, 3, 15, 0]),
             },
         ];
         let svg = copies_chart(&points);

@@ -21,8 +21,8 @@ pub struct Machine {
     pub last_scan: Option<i64>,
     pub last_backup: Option<Run>,
     /// Files and bytes with fewer copies than wanted, and on no disk.
-    pub at_risk: (u64, u64),
-    pub no_copy: (u64, u64),
+    pub at_risk: crate::tally::Files,
+    pub no_copy: crate::tally::Files,
     /// Runs of the period that failed or need attention, and the newest one's first error.
     pub problems: u64,
     pub first_error: Option<String>,
@@ -46,7 +46,7 @@ impl Machine {
 
     /// Something for a person to look at.
     pub fn needs_attention(&self) -> bool {
-        self.error.is_some() || self.at_risk.0 > 0 || self.problems > 0
+        self.error.is_some() || self.at_risk.files > 0 || self.problems > 0
     }
 }
 
@@ -104,8 +104,8 @@ pub fn machine(path: &Path, since: i64) -> Machine {
             error: Some(format!("{e:#}").replace('\n', " ")),
             last_scan: None,
             last_backup: None,
-            at_risk: (0, 0),
-            no_copy: (0, 0),
+            at_risk: Default::default(),
+            no_copy: Default::default(),
             problems: 0,
             first_error: None,
         },
@@ -151,8 +151,8 @@ pub fn render_text(machines: &[Machine], since: i64, now: i64) -> String {
             m.machine,
             format_time(m.last_scan),
             m.last_backup_line(),
-            sz(m.at_risk.1),
-            sz(m.no_copy.1),
+            sz(m.at_risk.bytes),
+            sz(m.no_copy.bytes),
             m.problems,
             m.error
                 .as_deref()

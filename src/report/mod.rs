@@ -80,7 +80,7 @@ pub struct CopiesAt {
 impl Report {
     /// Files fewer copies than wanted, or on no disk at all.
     pub fn at_risk(&self) -> bool {
-        self.protection.below_wanted.0 > 0
+        self.protection.below_wanted.files > 0
     }
 
     /// What is at risk, in one sentence.
@@ -91,10 +91,10 @@ impl Report {
         }
         format!(
             "{} files ({}) have fewer copies than wanted; {} files ({}) are on no disk",
-            p.below_wanted.0,
-            sz(p.below_wanted.1),
-            p.by_copies[0].0,
-            sz(p.by_copies[0].1)
+            p.below_wanted.files,
+            sz(p.below_wanted.bytes),
+            p.by_copies[0].files,
+            sz(p.by_copies[0].bytes)
         )
     }
 

@@ -34,7 +34,7 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(o, "next: {a}")?;
     }
     writeln!(o, "\nfiles by copies ({} files in all)", r.files)?;
-    for (i, (n, b)) in p.by_copies.iter().enumerate() {
+    for (i, crate::tally::Files { files: n, bytes: b }) in p.by_copies.iter().enumerate() {
         let label = if i == 3 { "3+".into() } else { i.to_string() };
         writeln!(o, "  {label:>2} copies  {n:>9} files  {:>9}", sz(*b))?;
     }
@@ -44,9 +44,9 @@ fn write_report(o: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(
             o,
             "  on no disk: {} files at {}, {} now",
-            first.by_copies[0].0,
+            first.by_copies[0].files,
             format_time(Some(first.time)),
-            now.by_copies[0].0
+            now.by_copies[0].files
         )?;
     }
     if !r.disks.is_empty() {

@@ -35,10 +35,15 @@ pub(super) struct FileJob<'a> {
 /// What became of one file.
 pub(super) enum Outcome {
     /// Written and closed under its temporary name until its batch is flushed, then
-    /// under its final name (a failed flush turns it into `Failed`).
-    Restored,
+    /// under its final name (a failed flush turns it into `Failed`); `replaced`: over a
+    /// different file (`--overwrite`).
+    Restored {
+        replaced: bool,
+    },
     AlreadyThere,
     Linked,
+    /// DEST has something else under its name (a local edit): kept, not restored.
+    Conflict,
     /// No connected disk had a sound copy; the names of the disks that hold one.
     Missing(Vec<String>),
     Failed(String),
@@ -74,11 +79,19 @@ impl Shared<'_> {
         let (parent, name) = split(&job.rel);
         let dir = dirs.get(parent)?;
         let v = job.v;
-        if let Some(f) = already_there(dir, OsStr::from_bytes(name), v)? {
-            self.pb.inc(v.attr.size);
-            self.file_attrs(&f, v)?;
-            return Ok(Outcome::AlreadyThere);
-        }
+        let replaced = match existing(dir, OsStr::from_bytes(name), v)? {
+            Existing::Same(f) => {
+                self.pb.inc(v.attr.size);
+                self.file_attrs(&f, v)?;
+                return Ok(Outcome::AlreadyThere);
+            }
+            Existing::Different if !self.overwrite => {
+                self.pb.inc(v.attr.size);
+                return Ok(Outcome::Conflict);
+            }
+            Existing::Different => true,
+            Existing::Absent => false,
+        };
         let tmp = Temporary::new(dir, job.n);
         let out = match (v.object, v.hash) {
             (Some(object), Some(hash)) => {
@@ -101,7 +114,7 @@ impl Shared<'_> {
         self.file_attrs(&out, v)?;
         // The flusher gives it its name (or removes it) once its batch is durable.
         tmp.keep();
-        Ok(Outcome::Restored)
+        Ok(Outcome::Restored { replaced })
     }
 
     /// Copies the object into `tmp` from the first connected disk whose copy is sound;
@@ -192,20 +205,42 @@ impl Shared<'_> {
     }
 }
 
-/// DEST's file `name`, opened, when it already has this version's size and hash.
-fn already_there(dir: &OwnedFd, name: &OsStr, v: &VersionRow) -> Result<Option<File>> {
+/// What DEST has under a name.
+pub(super) enum Existing {
+    Absent,
+    /// This version's size and content (opened, for its attributes).
+    Same(File),
+    /// Anything else: a local edit, another kind of entry.
+    Different,
+}
+
+/// What DEST's `name` in `dir` is to the file version `v`.
+pub(super) fn existing(dir: &OwnedFd, name: &OsStr, v: &VersionRow) -> Result<Existing> {
     let Ok(st) = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
-        return Ok(None);
+        return Ok(Existing::Absent);
     };
     if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_size as u64 != v.attr.size {
-        return Ok(None);
+        return Ok(Existing::Different);
     }
     let mut f = File::from(open_beneath(dir, name, OFlag::O_RDONLY, 0)?);
     let same = match v.hash {
         None => true,
         Some(hash) => hash_reader(&mut f, false, &|_| {})?.hash == hash,
     };
-    Ok(same.then_some(f))
+    Ok(if same {
+        Existing::Same(f)
+    } else {
+        Existing::Different
+    })
+}
+
+/// Whether DEST's `name` in `dir` is a symlink to `target` (None: nothing is there).
+pub(super) fn existing_symlink(dir: &OwnedFd, name: &OsStr, target: &[u8]) -> Option<bool> {
+    let st = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    Some(
+        st.st_mode & libc::S_IFMT == libc::S_IFLNK
+            && nix::fcntl::readlinkat(dir, name).is_ok_and(|t| t.as_bytes() == target),
+    )
 }
 
 fn discard(dir: &OwnedFd, tmp: &str) {

@@ -15,6 +15,9 @@
 
 mod files;
 pub mod plan;
+mod preview;
+
+pub use preview::{Preview, preview};
 
 use crate::catalog::tree::At;
 use crate::catalog::{Catalog, DiskRecord, Kind, VersionRow};
@@ -22,7 +25,7 @@ use crate::disks::Connected;
 use crate::select::PathMatcher;
 use crate::util::{display_bytes, open_beneath};
 use anyhow::{Context, Result, bail};
-use files::{Done, FileJob, Note, Outcome};
+use files::{Done, Existing, FileJob, Note, Outcome};
 use indicatif::ProgressBar;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
@@ -40,6 +43,8 @@ pub struct RestoreOptions {
     pub at: At,
     pub patterns: Vec<PathMatcher>,
     pub from: Option<String>,
+    /// Replace what DEST has that differs from the backup (else it is kept: a conflict).
+    pub overwrite: bool,
     pub progress: bool,
 }
 
@@ -54,11 +59,15 @@ pub struct Missing {
 
 #[derive(Debug, Default, Serialize)]
 pub struct RestoreReport {
-    pub restored: (u64, u64),
+    pub restored: crate::tally::Files,
     pub already_there: u64,
     pub folders: u64,
     pub symlinks: u64,
     pub hard_links: u64,
+    /// Paths DEST had something else at (a local edit): kept, unless `overwrite`.
+    pub conflicts: crate::problems::Problems,
+    /// Paths whose different content was replaced (`overwrite`).
+    pub replaced: u64,
     pub corrupt: crate::problems::Problems,
     pub missing_files: u64,
     pub missing: Vec<Missing>,
@@ -67,7 +76,10 @@ pub struct RestoreReport {
 
 impl RestoreReport {
     pub fn needs_attention(&self) -> bool {
-        self.missing_files > 0 || !self.errors.is_empty() || !self.corrupt.is_empty()
+        self.missing_files > 0
+            || !self.errors.is_empty()
+            || !self.corrupt.is_empty()
+            || !self.conflicts.is_empty()
     }
 }
 
@@ -83,10 +95,17 @@ pub fn select(
         return Ok(all);
     }
     let mut wanted: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-    for (path, _) in all
-        .iter()
-        .filter(|(p, _)| patterns.iter().any(|m| m.matches(p)))
-    {
+    let mut matched = vec![false; patterns.len()];
+    for (path, _) in &all {
+        let mut any = false;
+        for (m, hit) in patterns.iter().zip(matched.iter_mut()) {
+            if m.matches(path) {
+                (*hit, any) = (true, true);
+            }
+        }
+        if !any {
+            continue;
+        }
         let mut p = path.as_slice();
         wanted.insert(p.to_vec());
         while let Some(i) = p.iter().rposition(|&b| b == b'/') {
@@ -99,6 +118,22 @@ pub fn select(
                 break;
             }
         }
+    }
+    let unmatched: Vec<String> = patterns
+        .iter()
+        .zip(&matched)
+        .filter(|(_, hit)| !**hit)
+        .map(|(m, _)| m.describe())
+        .collect();
+    if !unmatched.is_empty() {
+        return Err(crate::usage(format!(
+            "{} matches nothing in {}: see `dsbfs ls`",
+            unmatched.join(", "),
+            match at {
+                At::Current => "the catalog".to_string(),
+                At::Scan(id) => format!("snapshot {id}"),
+            }
+        )));
     }
     Ok(all
         .into_iter()
@@ -139,6 +174,7 @@ struct Shared<'a> {
     /// The connected disks the restore may read, by id.
     stores: HashMap<i64, &'a Connected>,
     as_root: bool,
+    overwrite: bool,
     pb: ProgressBar,
 }
 
@@ -248,6 +284,7 @@ fn restore_into(cat: &Catalog, dest: &Path, opts: &RestoreOptions) -> Result<Res
             .map(|c| (c.record.id, c))
             .collect(),
         as_root: nix::unistd::geteuid().is_root(),
+        overwrite: opts.overwrite,
         pb: crate::util::progress_bar(
             total,
             "{spinner} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -418,7 +455,7 @@ impl Restorer<'_> {
             };
             let result = match v.attr.kind {
                 Kind::Dir => self.folder(&rel),
-                Kind::Symlink => self.symlink(n, &rel, v),
+                Kind::Symlink => self.symlink(n, path, &rel, v),
                 Kind::File => {
                     let link_to = (v.attr.nlink > 1)
                         .then(|| {
@@ -485,11 +522,17 @@ impl Restorer<'_> {
         Ok(())
     }
 
-    fn symlink(&mut self, n: usize, rel: &[u8], v: &VersionRow) -> Result<()> {
+    fn symlink(&mut self, n: usize, vpath: &[u8], rel: &[u8], v: &VersionRow) -> Result<()> {
         let (parent, name) = split(rel);
-        let as_root = self.shared.as_root;
+        let (as_root, overwrite) = (self.shared.as_root, self.shared.overwrite);
         let dir = self.dirs.get(parent)?;
         let target = v.attr.target.clone().unwrap_or_default();
+        let replaced =
+            files::existing_symlink(dir, OsStr::from_bytes(name), &target) == Some(false);
+        if replaced && !overwrite {
+            self.report.conflicts.push(display_bytes(vpath));
+            return Ok(());
+        }
         let tmp = Temporary::new(dir, n);
         nix::unistd::symlinkat(OsStr::from_bytes(&target), dir, tmp.name.as_str())?;
         if as_root {
@@ -511,6 +554,7 @@ impl Restorer<'_> {
         )?;
         tmp.rename_to(OsStr::from_bytes(name))?;
         self.report.symlinks += 1;
+        self.report.replaced += u64::from(replaced);
         Ok(())
     }
 
@@ -543,7 +587,7 @@ impl Restorer<'_> {
             drop(tx);
             let mut batch = Batch::new();
             for (j, d) in rx {
-                if matches!(d.outcome, Outcome::Restored) {
+                if matches!(d.outcome, Outcome::Restored { .. }) {
                     batch.jobs.push(j);
                     batch.bytes += jobs[j].v.attr.size;
                 }
@@ -593,7 +637,7 @@ impl Restorer<'_> {
         for (j, job) in jobs.iter().enumerate() {
             let Some(first) = job.link_to else { continue };
             let outcome = match done[first].as_ref().map(|d| &d.outcome) {
-                Some(Outcome::Restored | Outcome::AlreadyThere) => self
+                Some(Outcome::Restored { .. } | Outcome::AlreadyThere) => self
                     .link(&jobs[first], job)
                     .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}"))),
                 Some(Outcome::Missing(disks)) => Outcome::Missing(disks.clone()),
@@ -625,6 +669,12 @@ impl Restorer<'_> {
         if inode(dir, name).is_some() && inode(dir, name) == inode(&src_dir, fname) {
             return Ok(Outcome::AlreadyThere);
         }
+        // The same content is replaced by the link; anything else is a conflict.
+        if let Existing::Different = files::existing(dir, name, job.v)?
+            && !self.shared.overwrite
+        {
+            return Ok(Outcome::Conflict);
+        }
         let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         nix::unistd::linkat(&src_dir, fname, dir, name, AtFlags::empty())?;
         Ok(Outcome::Linked)
@@ -643,10 +693,11 @@ impl Restorer<'_> {
             }
             let size = job.v.attr.size;
             match d.outcome {
-                Outcome::Restored => {
-                    self.report.restored.0 += 1;
-                    self.report.restored.1 += size;
+                Outcome::Restored { replaced } => {
+                    self.report.restored.add(size);
+                    self.report.replaced += u64::from(replaced);
                 }
+                Outcome::Conflict => self.report.conflicts.push(display_bytes(job.vpath)),
                 Outcome::AlreadyThere => self.report.already_there += 1,
                 Outcome::Linked => self.report.hard_links += 1,
                 Outcome::Missing(disks) => self.add_missing(disks, job.vpath, size),

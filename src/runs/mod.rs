@@ -131,7 +131,7 @@ fn origin() -> Origin {
 }
 
 /// Files and bytes with 0, 1, 2 and 3+ copies.
-pub type ByCopies = [(u64, u64); 4];
+pub type ByCopies = [crate::tally::Files; 4];
 
 /// A recorded run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -352,10 +352,10 @@ impl Recordable for crate::backup::BackupReport {
     fn ending(&self) -> Ending {
         let mut summary = format!(
             "copied {} objects ({}), deleted {} ({})",
-            self.copied.0,
-            crate::util::format_size(self.copied.1),
-            self.deleted.0,
-            crate::util::format_size(self.deleted.1)
+            self.copied.objects,
+            crate::util::format_size(self.copied.bytes),
+            self.deleted.objects,
+            crate::util::format_size(self.deleted.bytes)
         );
         let result = if let Some(why) = &self.stopped {
             summary += &format!("; {why}");
@@ -370,7 +370,7 @@ impl Recordable for crate::backup::BackupReport {
         let errors: Vec<String> = (self.stopped.iter().cloned())
             .chain(self.errors.iter().map(|e| e.into_owned()))
             .collect();
-        Ending::new(result, self.copied, summary).errors(&errors)
+        Ending::new(result, (self.copied.objects, self.copied.bytes), summary).errors(&errors)
     }
 }
 
@@ -378,8 +378,8 @@ impl Recordable for crate::verify::VerifyReport {
     fn ending(&self) -> Ending {
         let summary = format!(
             "checked {} objects ({}): {} damaged, {} missing, {} unknown",
-            self.checked.0,
-            crate::util::format_size(self.checked.1),
+            self.checked.objects,
+            crate::util::format_size(self.checked.bytes),
             self.damaged.len(),
             self.missing.len(),
             self.unknown.len()
@@ -389,7 +389,12 @@ impl Recordable for crate::verify::VerifyReport {
             .chain(self.unknown.iter().map(|u| format!("unknown: {u}")))
             .take(MAX_ERRORS)
             .collect();
-        Ending::new(finished(self.needs_attention()), self.checked, summary).errors(&errors)
+        Ending::new(
+            finished(self.needs_attention()),
+            (self.checked.objects, self.checked.bytes),
+            summary,
+        )
+        .errors(&errors)
     }
 }
 
@@ -397,8 +402,8 @@ impl Recordable for crate::restore::RestoreReport {
     fn ending(&self) -> Ending {
         let mut summary = format!(
             "restored {} files ({})",
-            self.restored.0,
-            crate::util::format_size(self.restored.1)
+            self.restored.files,
+            crate::util::format_size(self.restored.bytes)
         );
         if self.missing_files > 0 {
             summary += &format!("; {} still missing", self.missing_files);
@@ -418,7 +423,12 @@ impl Recordable for crate::restore::RestoreReport {
             }))
             .take(MAX_ERRORS)
             .collect();
-        Ending::new(finished(self.needs_attention()), self.restored, summary).errors(&errors)
+        Ending::new(
+            finished(self.needs_attention()),
+            (self.restored.files, self.restored.bytes),
+            summary,
+        )
+        .errors(&errors)
     }
 }
 
@@ -491,7 +501,7 @@ mod tests {
         assert!(v.finished.is_some_and(|f| f >= v.started));
         assert_eq!(
             v.end.copies,
-            Some([(0, 0); 4]),
+            Some([crate::tally::Files::default(); 4]),
             "a verify records the copies after it"
         );
         assert_eq!((b.kind, b.end.result), (Kind::Backup, Outcome::Failed));

@@ -14,6 +14,7 @@ pub use partial::{Rescan, run_paths};
 use crate::catalog::tree::Child;
 use crate::catalog::{Catalog, Kind, NodeAttr, VersionRow};
 use crate::rules::Rules;
+use crate::tally::Files;
 use crate::util::{display_bytes, vpath_join, vpath_within};
 use anyhow::Result;
 use detect::{FileChange, attr_of, file_change, kind_of, visible_change};
@@ -29,28 +30,15 @@ use std::time::{Duration, Instant};
 /// How long hashed results may wait before they are committed.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Default, Serialize, Clone)]
-pub struct Tally {
-    pub files: u64,
-    pub bytes: u64,
-}
-
-impl Tally {
-    fn add(&mut self, bytes: u64) {
-        self.files += 1;
-        self.bytes += bytes;
-    }
-}
-
 #[derive(Debug, Default, Serialize)]
 pub struct ScanSummary {
     pub scan: i64,
     pub resumed: bool,
-    pub new: Tally,
-    pub changed: Tally,
-    pub deleted: Tally,
-    pub unchanged: Tally,
-    pub hashed: Tally,
+    pub new: Files,
+    pub changed: Files,
+    pub deleted: Files,
+    pub unchanged: Files,
+    pub hashed: Files,
     pub folders: u64,
     pub symlinks: u64,
     /// Sockets, FIFOs and device files: not backed up.

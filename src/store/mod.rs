@@ -28,6 +28,9 @@ use std::sync::OnceLock;
 
 pub const IDENTITY_FILE: &str = "dsbfs-disk.json";
 pub const CATALOG_COPY: &str = "dsbfs-catalog.db";
+/// What the identity file becomes when its disk is removed from the catalog: the
+/// folder then holds no disk, and `disk add` may make it one again.
+pub const RETIRED_IDENTITY: &str = "dsbfs-disk.removed.json";
 pub const OBJECTS_DIR: &str = "objects";
 pub const QUARANTINE_DIR: &str = "quarantine";
 pub const FORMAT: u32 = 1;
@@ -436,6 +439,20 @@ impl Store {
         nix::sys::statvfs::fstatvfs(&self.root_fd)
             .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
             .unwrap_or(false)
+    }
+
+    /// Renames the identity file to [`RETIRED_IDENTITY`] (under the disk's lock, durably):
+    /// the folder no longer holds a disk.
+    pub fn retire(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        nix::fcntl::renameat(
+            &self.root_fd,
+            IDENTITY_FILE,
+            &self.root_fd,
+            RETIRED_IDENTITY,
+        )
+        .and_then(|()| nix::unistd::fsync(&self.root_fd))
+        .with_context(|| format!("cannot retire the identity of {}", self.root.display()))
     }
 }
 

@@ -344,14 +344,14 @@ impl Watcher<'_> {
                     let a = r.after;
                     tracing::info!(
                         "backup to {name} ended: copied {} objects ({}), deleted {} ({}); objects with 0, 1, 2, 3+ copies: {}, {}, {}, {} ({:.1} s){}",
-                        r.copied.0,
-                        crate::util::format_size(r.copied.1),
-                        r.deleted.0,
-                        crate::util::format_size(r.deleted.1),
-                        a[0].0,
-                        a[1].0,
-                        a[2].0,
-                        a[3].0,
+                        r.copied.objects,
+                        crate::util::format_size(r.copied.bytes),
+                        r.deleted.objects,
+                        crate::util::format_size(r.deleted.bytes),
+                        a[0].objects,
+                        a[1].objects,
+                        a[2].objects,
+                        a[3].objects,
                         started.elapsed().as_secs_f64(),
                         r.stopped
                             .as_deref()
@@ -396,7 +396,7 @@ impl Watcher<'_> {
     /// After backups: files still on no disk at all are at risk; say so (once a period).
     /// The copies come from the last backup's record, which counted them as it ended.
     fn tell_if_on_no_disk(&mut self, cat: &Catalog) {
-        let Some([(files, bytes), ..]) = cat
+        let Some([crate::tally::Files { files, bytes }, ..]) = cat
             .last_run(Kind::Backup, None)
             .ok()
             .flatten()

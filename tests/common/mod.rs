@@ -90,7 +90,7 @@ impl World {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v[1].as_u64().unwrap())
+            .map(|v| v["bytes"].as_u64().unwrap())
             .sum()
     }
 
