@@ -20,7 +20,13 @@ fn rotting_world(disks: &[&str]) -> (World, Vec<u8>, Vec<u8>) {
     w.ok([os("source"), os("add"), os("/"), src.as_os_str()]);
     w.ok(["scan"]);
     for d in disks {
-        w.ok([os("disk"), os("add"), os(d), w.path(d).as_os_str()]);
+        w.ok([
+            os("disk"),
+            os("add"),
+            os("--create"),
+            os(d),
+            w.path(d).as_os_str(),
+        ]);
         w.ok(["backup", d]);
     }
     (w, big, photo)

@@ -94,7 +94,13 @@ fn world_with_disk(files: &[(&str, &str)]) -> World {
     }
     std::fs::create_dir_all(w.path("src")).unwrap();
     w.ok(["source", "add", "/", w.path("src").to_str().unwrap()]);
-    w.ok(["disk", "add", "usb", w.path("usb").to_str().unwrap()]);
+    w.ok([
+        "disk",
+        "add",
+        "--create",
+        "usb",
+        w.path("usb").to_str().unwrap(),
+    ]);
     w
 }
 
@@ -210,7 +216,8 @@ fn a_new_and_a_modified_file_reach_a_connected_disk_within_10_seconds() {
         .iter()
         .find(|r| r["summary"].as_str().unwrap().contains("rescanned"))
         .expect("a partial scan");
-    assert!(partial["finished"].as_i64().unwrap() >= partial["started"].as_i64().unwrap());
+    // RFC 3339 in UTC, one width: comparing the text compares the times.
+    assert!(partial["finished"].as_str().unwrap() >= partial["started"].as_str().unwrap());
     let backup = runs.iter().rev().find(|r| r["kind"] == "backup").unwrap();
     assert_eq!(backup["disk"], "usb");
     assert_eq!(backup["host"], dsbfs::runs::host());
@@ -519,6 +526,7 @@ fn files_left_on_no_disk_by_a_backup_are_told() {
     w.ok([
         "disk",
         "add",
+        "--create",
         "usb",
         w.path("usb").to_str().unwrap(),
         "--size",

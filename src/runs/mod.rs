@@ -138,8 +138,10 @@ pub type ByCopies = [crate::tally::Files; 4];
 pub struct Run {
     pub id: i64,
     pub kind: Kind,
-    /// Unix seconds.
+    /// Unix seconds (RFC 3339 in JSON, as every time is).
+    #[serde(serialize_with = "crate::util::ser_time")]
     pub started: i64,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub finished: Option<i64>,
     pub origin: Origin,
     pub host: String,
