@@ -201,6 +201,13 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     let mut first = vec![0u8; 1 << 20];
     let fb = std::fs::File::open(m.path("on-both.bin")).unwrap();
     let fa = std::fs::File::open(m.path("on-the-failing-disk-only.bin")).unwrap();
+    // No kernel read-ahead: it would go on reading these files from the disk while it
+    // fails (through the disk's own page cache, under load), so that the read below
+    // could be served bytes read before the failure, which is right but not this test.
+    for f in [&fa, &fb] {
+        nix::fcntl::posix_fadvise(f, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM)
+            .unwrap();
+    }
     fb.read_exact_at(&mut first, 0).unwrap();
     assert_eq!(first, both[..1 << 20]);
     fa.read_exact_at(&mut first, 0).unwrap();
@@ -208,7 +215,6 @@ fn a_disk_that_fails_mid_read_gives_eio_or_continues_from_another_copy() {
     std::fs::rename(&d2_away, &d2).unwrap();
 
     ld.fail();
-
     // Continues from d2 at the same offset, byte-exact.
     let mut rest = vec![0u8; both.len() - (1 << 20)];
     if let Err(e) = fb.read_exact_at(&mut rest, 1 << 20) {

@@ -288,6 +288,13 @@ fn advice(st: &Status) -> Vec<String> {
             "the disks are too full for every file to get its copies, and history (old and deleted files) takes {} of them: `dsbfs forget --dry-run` shows what the policy would free, or add a disk (`dsbfs disk add`)",
             sz(st.history.disk_bytes)
         ));
+    } else if p.below_wanted.files > 0 && st.disks.iter().any(|d| d.room > 0) {
+        // Room is left, but only on disks that already hold these files: a disk holds
+        // one copy, so more copies need more disks.
+        advice.push(
+            "every disk with room already holds the files at risk: add another disk (`dsbfs disk add`) for their further copies"
+                .to_string(),
+        );
     } else if p.below_wanted.files > 0 {
         advice.push(
             "the disks are full: add a disk (`dsbfs disk add`) to protect the rest".to_string(),
@@ -419,6 +426,21 @@ mod tests {
             st.advice.last().unwrap(),
             "the disks are full: add a disk (`dsbfs disk add`) to protect the rest"
         );
+    }
+
+    #[test]
+    fn one_disk_with_room_for_files_wanting_two_copies_is_told_to_add_a_disk_not_that_it_is_full() {
+        let a = three_files();
+        let d = a.disk("only", None);
+        for f in ["big", "mid", "sub/small"] {
+            a.copy(f, &d);
+        }
+        let st = compute(&a.cat, None, NOW).unwrap();
+        assert!(st.protection.below_wanted.files > 0);
+        assert!(disk(&st, "only").room > 0);
+        let advice = st.advice.join("\n");
+        assert!(!advice.contains("full"), "{advice}");
+        assert!(advice.contains("add another disk"), "{advice}");
     }
 
     #[test]

@@ -112,6 +112,7 @@ fn every_command_s_json_is_labelled_counts_and_rfc3339_times() {
         ("forget", vec!["--dry-run".into()]),
         ("versions", vec!["/big.bin".into()]),
         ("diff", vec![]),
+        ("log", vec![]),
         ("disk discover", vec!["a".into(), path("a/older-backup")]),
         ("context import", vec![path("a/dsbfs-context.tsv")]),
         (
@@ -127,6 +128,9 @@ fn every_command_s_json_is_labelled_counts_and_rfc3339_times() {
         let doc = w.json(&all);
         style_errors(&doc, "", &format!("dsbfs {}", all.join(" ")), &mut errors);
     }
+    // The report's JSON comes through --format, not --json: held to the same style.
+    let report = w.json(["report", "--format", "json"]);
+    style_errors(&report, "", "dsbfs report --format json", &mut errors);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
     for command in commands_with_json() {
         assert!(

@@ -542,7 +542,7 @@ fn files_left_on_no_disk_by_a_backup_are_told() {
         .find(|(s, _, _)| s.contains("on no disk"))
         .unwrap();
     assert!(
-        subject.ends_with(": 1 files (195.3K) are on no disk after the backup"),
+        subject.ends_with(": 1 file (195 KiB) is on no disk after the backup"),
         "{subject}"
     );
     assert!(text.contains("AT RISK: 2 files"), "{text}");

@@ -18,6 +18,7 @@ pub struct Machine {
     pub catalog: String,
     /// Why the catalog could not be read; nothing else is known then.
     pub error: Option<String>,
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_scan: Option<i64>,
     pub last_backup: Option<Run>,
     /// Files and bytes with fewer copies than wanted, and on no disk.

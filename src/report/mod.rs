@@ -25,14 +25,17 @@ const MAX_POINTS: usize = 60;
 pub struct Report {
     pub machine: String,
     pub catalog: String,
-    /// Unix seconds.
+    /// Unix seconds (in JSON, like every time, RFC 3339).
+    #[serde(serialize_with = "crate::util::ser_time")]
     pub generated: i64,
     /// The period covered starts here.
+    #[serde(serialize_with = "crate::util::ser_time")]
     pub since: i64,
     /// Why this report was sent, when a notification sends it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When the last scan finished.
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub last_scan: Option<i64>,
     pub files: u64,
     pub protection: Protection,
@@ -64,6 +67,7 @@ pub struct RunCount {
 /// The archive at the start of the period (its last snapshot then) and now.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Growth {
+    #[serde(serialize_with = "crate::util::ser_opt_time")]
     pub from: Option<i64>,
     pub files_before: u64,
     pub bytes_before: u64,
@@ -73,6 +77,7 @@ pub struct Growth {
 
 #[derive(Debug, Serialize, PartialEq, Eq, Clone, Copy)]
 pub struct CopiesAt {
+    #[serde(serialize_with = "crate::util::ser_time")]
     pub time: i64,
     pub by_copies: ByCopies,
 }

@@ -409,8 +409,10 @@ impl Watcher<'_> {
             return;
         }
         let what = format!(
-            "{files} files ({}) are on no disk after the backup",
-            crate::util::format_size(bytes)
+            "{} ({}) {} on no disk after the backup",
+            crate::util::count(files, "file"),
+            crate::util::format_size(bytes),
+            if files == 1 { "is" } else { "are" }
         );
         tracing::warn!("{what}");
         if self
